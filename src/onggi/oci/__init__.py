@@ -1,0 +1,1 @@
+"""OCI data: runtime-spec and state models, JSON I/O. Pure data, no I/O beyond JSON files."""
