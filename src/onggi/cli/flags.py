@@ -8,6 +8,11 @@ from __future__ import annotations
 from ..errors import InvalidArgument
 
 
+# what Go's strconv.ParseBool (and so runc) takes after ``--flag=``
+_BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
+          "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}
+
+
 class Flag:
     __slots__ = ("names", "dest", "kind", "default", "help", "metavar")
 
@@ -63,15 +68,17 @@ def parse(argv: list[str], flags: list[Flag], stop_at_positional: bool) -> tuple
             pos += argv[i:]
             break
         if a.startswith("-") and len(a) > 1 and not (stop_at_positional and pos):
-            name, eq, val = a.lstrip("-").partition("=")
+            name, eq, val = a[2:].partition("=") if a.startswith("--") else a[1:].partition("=")
+            if not name or name.startswith("-"):
+                raise InvalidArgument(f"bad flag syntax: {a}")
             f = by_name.get(name)
             if f is None:
                 raise InvalidArgument(f"flag provided but not defined: -{name}")
             if f.kind == "bool":
                 if eq:
-                    if val.lower() not in ("true", "false", "1", "0"):
+                    if val not in _BOOLS:
                         raise InvalidArgument(f"invalid boolean value {val!r} for flag -{name}")
-                    values[f.dest] = val.lower() in ("true", "1")
+                    values[f.dest] = _BOOLS[val]
                 else:
                     values[f.dest] = True
                 continue

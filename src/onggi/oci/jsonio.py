@@ -30,13 +30,18 @@ class _Ctx:
 
     @staticmethod
     def parse_constant(name: str) -> float:
-        raise ValueError(f"invalid JSON constant {name}: Expecting value")
+        # NaN and Infinity are not JSON (Go's encoding/json refuses them too)
+        raise ValueError(f"{name} is not a JSON value")
+
+
+def _default(obj: object) -> object:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 _WS = " \t\n\r"
 _scan = _c.make_scanner(_Ctx()) if _c is not None else None
 _encode = (
-    _c.make_encoder(None, None, _c.encode_basestring_ascii, None, ":", ",", False, False, True)
+    _c.make_encoder(None, _default, _c.encode_basestring_ascii, None, ":", ",", False, False, True)
     if _c is not None
     else None
 )
@@ -61,7 +66,7 @@ def loads(text: str | bytes, what: str = "JSON") -> object:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise InvalidArgument(f"{what}: invalid JSON: expecting a value at char {e.value}") from None
-    except (ValueError, SystemError):
+    except (ValueError, SystemError) as e0:
         # The accelerator builds its error from json.decoder, which it only finds when
         # already imported: redo the parse with json for an exact message.
         import json
@@ -70,11 +75,14 @@ def loads(text: str | bytes, what: str = "JSON") -> object:
             json.loads(text)
         except ValueError as e:
             raise InvalidArgument(f"{what}: invalid JSON: {e}") from None
-        raise InvalidArgument(f"{what}: invalid JSON") from None
+        # json itself accepts what we refuse on purpose (NaN, Infinity)
+        raise InvalidArgument(f"{what}: invalid JSON: {e0}") from None
     finally:
         _Ctx.memo.clear()
-    if text[end:].strip(_WS):
-        raise InvalidArgument(f"{what}: invalid JSON: extra data at char {end}")
+    rest = text[end:]
+    if rest.strip(_WS):
+        at = end + len(rest) - len(rest.lstrip(_WS))
+        raise InvalidArgument(f"{what}: invalid JSON: extra data at char {at}")
     return obj
 
 

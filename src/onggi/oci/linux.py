@@ -122,17 +122,19 @@ class Linux(Model):
     def parse(cls, d: dict, p: str = "linux") -> "Linux":
         nss = [Namespace.parse(x, xp) for x, xp in f.items(d, "namespaces", p)]
         seen: set[str] = set()
-        for ns in nss:
+        for i, ns in enumerate(nss):
             if ns.type in seen:
-                raise f.bad(f"{p}.namespaces", f"namespace type {ns.type!r} appears twice")
+                raise f.bad(f"{p}.namespaces[{i}].type", f"namespace type {ns.type!r} appears twice")
             seen.add(ns.type)
         uidm = [IDMapping.parse(x, xp) for x, xp in f.items(d, "uidMappings", p)]
         gidm = [IDMapping.parse(x, xp) for x, xp in f.items(d, "gidMappings", p)]
         user = next((n for n in nss if n.type == "user"), None)
         if (uidm or gidm) and user is None:
-            raise f.bad(f"{p}.uidMappings", "id mappings need a user namespace in linux.namespaces")
+            raise f.bad(f"{p}.{'uidMappings' if uidm else 'gidMappings'}",
+                        "id mappings need a user namespace in linux.namespaces")
         if user is not None and user.path is None and (not uidm or not gidm):
-            raise f.bad(f"{p}.uidMappings", "a new user namespace needs uidMappings and gidMappings")
+            raise f.bad(f"{p}.{'gidMappings' if uidm else 'uidMappings'}",
+                        "a new user namespace needs uidMappings and gidMappings")
         offsets = {}
         to = f.child(d, "timeOffsets", p)
         if to is not None:

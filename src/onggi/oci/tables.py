@@ -48,7 +48,7 @@ IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE
 def parse_signal(text: str) -> int:
     """``KILL``, ``SIGKILL``, ``9``, ``RTMIN+3`` -> the signal number; ValueError if unknown."""
     s = text.strip().upper()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():  # str.isdigit alone takes "²" and other scripts' digits
         n = int(s)
         if 1 <= n <= SIGRTMAX:
             return n
@@ -62,6 +62,6 @@ def parse_signal(text: str) -> int:
             return num
         if s.startswith(base + ("+" if sign > 0 else "-")):
             off = s[len(base) + 1:]
-            if off.isdigit() and SIGRTMIN <= num + sign * int(off) <= SIGRTMAX:
+            if off.isascii() and off.isdigit() and SIGRTMIN <= num + sign * int(off) <= SIGRTMAX:
                 return num + sign * int(off)
     raise ValueError(f"unknown signal {text!r}")

@@ -124,7 +124,7 @@ def create(root: str, cid: str, opts: Options) -> Container:
     try:
         c.bundle, c.rootfs, c.annotations = bundle, rootfs, spec.annotations
         c.owner = "" if os.geteuid() == 0 else str(os.geteuid())
-        c.config = {"ociVersion": spec.oci_version}
+        c.config = spec.raw  # later commands (exec, hooks of start/delete) use this copy
         fifo = os.path.join(c.dir, FIFO)
         old = os.umask(0)
         try:

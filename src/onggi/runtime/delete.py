@@ -50,11 +50,8 @@ def delete(root: str, cid: str, force: bool = False) -> None:
 
 
 def _spec(c: Container):  # noqa: ANN202
-    from ..oci import jsonio
-    from ..oci.spec import Spec
-
     try:
-        return Spec.parse(jsonio.load_file(os.path.join(c.bundle, "config.json"), "config.json"))
+        return c.spec()
     except Exception:
         return None
 

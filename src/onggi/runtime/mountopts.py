@@ -5,8 +5,14 @@ from __future__ import annotations
 from ..errors import InvalidArgument
 from ..sys import libc as L
 
+MS_POSIXACL = 1 << 16  # not in sys.libc (nothing else needs them)
+MS_I_VERSION = 1 << 23
+
 # option -> (clear?, flag)
 FLAGS = {
+    "acl": (False, MS_POSIXACL), "noacl": (True, MS_POSIXACL),
+    "iversion": (False, MS_I_VERSION), "noiversion": (True, MS_I_VERSION),
+    "nolazytime": (True, L.MS_LAZYTIME),
     "async": (True, L.MS_SYNCHRONOUS), "atime": (True, L.MS_NOATIME), "bind": (False, L.MS_BIND),
     "defaults": (False, 0), "dev": (True, L.MS_NODEV), "diratime": (True, L.MS_NODIRATIME),
     "dirsync": (False, L.MS_DIRSYNC), "exec": (True, L.MS_NOEXEC), "lazytime": (False, L.MS_LAZYTIME),

@@ -27,8 +27,6 @@ def start(root: str, cid: str) -> Container:
             raise FailedPrecondition(f"cannot start container {cid}: its init process has exited")
         c.status = st.RUNNING
         c.save()
-        from ..oci.spec import Spec
-
         _poststart(c)
         return c
     finally:
@@ -51,17 +49,11 @@ def _read_one(fd: int, c: Container) -> bytes:
 
 
 def _poststart(c: Container) -> None:
-    from ..oci import jsonio
-    from ..oci.spec import Spec
-
-    try:
-        spec = Spec.parse(jsonio.load_file(os.path.join(c.bundle, "config.json"), "config.json"))
-    except Exception:
-        return
+    spec = c.spec()
     if spec.hooks.poststart:
+        import sys
+
         from .hooks import run_hooks
 
         for msg in run_hooks(spec.hooks.poststart, c.oci_state(spec.oci_version), "poststart", fatal=False):
-            import sys
-
             sys.stderr.write(f"onggi-runtime: warning: {msg}\n")

@@ -176,6 +176,12 @@ class Container:
             f.write(jsonio.dumps(data))
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
+    def spec(self):  # noqa: ANN201 - Spec, imported lazily
+        """The config.json the container was created with."""
+        from ..oci.spec import Spec
+
+        return Spec.parse(self.config)
+
     def oci_state(self, version: str = "1.1.0") -> dict:
         """The state object of the runtime spec (what hooks read on stdin)."""
         s = {"ociVersion": version, "id": self.id, "status": self.status,

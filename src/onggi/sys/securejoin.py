@@ -48,52 +48,71 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, mode: int = 0)
     flags |= os.O_CLOEXEC
     if _have_openat2 is not False:
         try:
-            return libc.openat2(root_fd, path.lstrip("/") or ".", flags, mode, _RESOLVE)
+            fd = libc.openat2(root_fd, path.lstrip("/") or ".", flags, mode, _RESOLVE)
         except OSError as e:
             if e.errno not in (errno.ENOSYS, errno.EPERM) or _have_openat2:
                 if e.errno == errno.EAGAIN:  # a rename raced the lookup; the walk retries
                     return _walk(root_fd, path, flags, mode)
                 raise
-            _have_openat2 = False
+            _have_openat2 = False  # no openat2 here (old kernel, or a seccomp filter)
+        else:
+            _have_openat2 = True  # a later EPERM is then a real one, not a missing syscall
+            return fd
     return _walk(root_fd, path, flags, mode)
 
 
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
 def _walk(root_fd: int, path: str, flags: int, mode: int) -> int:
-    """Userspace RESOLVE_IN_ROOT: follow each symlink by hand, clamping ``..`` at root."""
-    todo = _clean(path)
+    """Userspace RESOLVE_IN_ROOT: follow each symlink by hand, clamping ``..`` at root.
+
+    ``..`` is resolved as the kernel does, against the directory actually reached (after
+    any symlinks), never by string; every directory on the way is opened O_NOFOLLOW."""
+    todo = _parts(path)
     links = 0
-    while True:  # each followed symlink restarts the walk from the root
-        cur = os.dup(root_fd)
-        done: list[str] = []
-        try:
-            while todo:
-                name = todo[0]
-                last = len(todo) == 1
-                try:
-                    st = os.stat(name, dir_fd=cur, follow_symlinks=False)
-                except FileNotFoundError:
-                    if last and flags & os.O_CREAT:
-                        return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=cur)
-                    raise
-                if (st.st_mode & 0o170000) == 0o120000:
-                    links += 1
-                    if links > _MAX_LINKS:
-                        raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
-                    target = os.readlink(name, dir_fd=cur)
-                    base = [] if target.startswith("/") else done
-                    todo = _clean("/".join(base) + "/" + target) + todo[1:]
-                    break
-                if last:
+    stack = [os.dup(root_fd)]  # the root, then each directory walked into
+    try:
+        while todo:
+            name = todo.pop(0)
+            last = not todo
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            cur = stack[-1]
+            try:
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+            except FileNotFoundError:
+                if last and flags & os.O_CREAT:
                     return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=cur)
-                nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
-                os.close(cur)
-                cur = nxt
-                done.append(name)
-                todo = todo[1:]
-            else:
-                return os.open(".", flags, dir_fd=cur)
-        finally:
-            os.close(cur)
+                raise
+            if (st.st_mode & 0o170000) == 0o120000:
+                links += 1
+                if links > _MAX_LINKS:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+                target = os.readlink(name, dir_fd=cur)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo = _parts(target) + todo
+                continue
+            if last:
+                fd = os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=cur)
+                if flags & os.O_PATH and (os.fstat(fd).st_mode & 0o170000) == 0o120000:
+                    # swapped for a symlink since the stat (O_PATH|O_NOFOLLOW opens the
+                    # link itself): look again
+                    os.close(fd)
+                    todo = [name]
+                    continue
+                return fd
+            stack.append(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 dir_fd=cur))
+        return os.open(".", flags, dir_fd=stack[-1])
+    finally:
+        for fd in stack:
+            os.close(fd)
 
 
 def mkdir_all(root_fd: int, path: str, mode: int = 0o755, _depth: int = 0) -> int:
@@ -126,9 +145,10 @@ def mkdir_all(root_fd: int, path: str, mode: int = 0o755, _depth: int = 0) -> in
         os.close(cur)
 
 
-def ensure_file(root_fd: int, path: str, mode: int = 0o644) -> int:
+def ensure_file(root_fd: int, path: str, mode: int = 0o644, _depth: int = 0) -> int:
     """An O_PATH fd of the file at ``path`` (made empty if missing), for bind mounts of
-    files and masked paths."""
+    files and masked paths. A dangling symlink on the way gets its target made, inside
+    the root (as runc does for ``/etc/resolv.conf -> ../run/...``)."""
     try:
         return open_in_root(root_fd, path, os.O_PATH)
     except FileNotFoundError:
@@ -143,7 +163,13 @@ def ensure_file(root_fd: int, path: str, mode: int = 0o644) -> int:
                          mode, dir_fd=parent)
             os.close(fd)
         except FileExistsError:
-            pass
+            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+            if (st.st_mode & 0o170000) == 0o120000:
+                if _depth > 40:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links", path) from None
+                target = os.readlink(parts[-1], dir_fd=parent)
+                base = "" if target.startswith("/") else "/".join(parts[:-1])
+                os.close(ensure_file(root_fd, base + "/" + target, mode, _depth + 1))
     finally:
         os.close(parent)
     return open_in_root(root_fd, path, os.O_PATH)

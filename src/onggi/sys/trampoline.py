@@ -12,7 +12,8 @@ environment. While the user's program is being exec'd, ``/proc/self/exe`` is the
 memfd that cannot be written (F_SEAL_WRITE) and that no host path names. The trampoline
 is a 160-byte static ELF: started as ``PATH ARGV0 ARGS...`` it makes one syscall,
 ``execve(PATH, [ARGV0, ARGS...], envp)``, and if that fails exits with the errno as
-status. Building it costs microseconds, unlike cloning the whole
+status. Started with fewer than two arguments it exits with 127: a program whose
+``#!`` names ``/proc/self/exe`` re-enters the trampoline once and stops there. Building it costs microseconds, unlike cloning the whole
 interpreter into a memfd.
 """
 
@@ -25,15 +26,18 @@ import struct
 __all__ = ["supported", "make_fd"]
 
 _CODE = {
-    # mov rdi,[rsp+8]; lea rsi,[rsp+16]; mov rax,[rsp]; lea rdx,[rsp+rax*8+16];
-    # mov eax,59 (execve); syscall; mov edi,eax; neg edi; mov eax,231 (exit_group); syscall
+    # mov rax,[rsp]; cmp rax,2; jl fail; mov rdi,[rsp+8]; lea rsi,[rsp+16];
+    # lea rdx,[rsp+rax*8+16]; mov eax,59 (execve); syscall; mov edi,eax; neg edi;
+    # mov eax,231 (exit_group); syscall; fail: mov edi,127; mov eax,231; syscall
     "x86_64": (0x3E, bytes.fromhex(
-        "488b7c2408" "488d742410" "488b0424" "488d54c410" "b83b000000" "0f05"
-        "89c7" "f7df" "b8e7000000" "0f05")),
-    # ldr x0,[sp,#8]; add x1,sp,#16; ldr x2,[sp]; add x2,sp,x2,uxtx #3; add x2,x2,#16;
-    # mov x8,#221 (execve); svc #0; neg x0,x0; mov x8,#94 (exit_group); svc #0
-    "aarch64": (0xB7, struct.pack("<10I", 0xF94007E0, 0x910043E1, 0xF94003E2, 0x8B226FE2,
-                                  0x91004042, 0xD2801BA8, 0xD4000001, 0xCB0003E0, 0xD2800BC8,
+        "488b0424" "4883f802" "7c21" "488b7c2408" "488d742410" "488d54c410" "b83b000000"
+        "0f05" "89c7" "f7df" "b8e7000000" "0f05" "bf7f000000" "b8e7000000" "0f05")),
+    # ldr x2,[sp]; cmp x2,#2; b.lt fail; ldr x0,[sp,#8]; add x1,sp,#16;
+    # add x2,sp,x2,uxtx #3; add x2,x2,#16; mov x8,#221 (execve); svc #0; neg x0,x0;
+    # mov x8,#94 (exit_group); svc #0; fail: mov x0,#127; mov x8,#94; svc #0
+    "aarch64": (0xB7, struct.pack("<15I", 0xF94003E2, 0xF100085F, 0x5400014B, 0xF94007E0,
+                                  0x910043E1, 0x8B226FE2, 0x91004042, 0xD2801BA8, 0xD4000001,
+                                  0xCB0003E0, 0xD2800BC8, 0xD4000001, 0xD2800FE0, 0xD2800BC8,
                                   0xD4000001)),
 }
 _BASE = 0x400000

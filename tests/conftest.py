@@ -1,0 +1,154 @@
+"""Shared fixtures: a busybox rootfs, OCI bundles made from onggi's default spec, and a
+``runtime`` driver that runs the real ``onggi-runtime`` command under a private
+``--root`` and removes every container it made (and checks nothing leaked)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def onggi_runtime() -> str | None:
+    return shutil.which("onggi-runtime")
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, mounts, cgroups)")
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A rootfs holding busybox-static and a link for each of its applets."""
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    root = tmp_path_factory.mktemp("busybox") / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    apps = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for app in apps:
+        if app != "busybox" and not (root / "bin" / app).exists():
+            os.symlink("busybox", root / "bin" / app)
+    for d in ("proc", "sys", "dev", "tmp", "etc", "root"):
+        (root / d).mkdir(exist_ok=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnobody:x:65534:\n")
+    return str(root)
+
+
+def default_config(args: list[str]) -> dict:
+    from onggi.oci.defaults import default_spec
+
+    c = default_spec()
+    c["process"]["terminal"] = False
+    c["process"]["args"] = args
+    return c
+
+
+class Bundle:
+    def __init__(self, path: str, config: dict) -> None:
+        self.path = path
+        self.config = config
+        self.write()
+
+    def write(self) -> None:
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.config, f, indent=1)
+
+
+@pytest.fixture
+def make_bundle(tmp_path, busybox_rootfs):  # noqa: ANN001, ANN201
+    """make_bundle(args, copy_rootfs=False) -> Bundle; edit .config then .write()."""
+    counter = [0]
+
+    def make(args: list[str], copy_rootfs: bool = False) -> Bundle:
+        counter[0] += 1
+        path = tmp_path / f"bundle{counter[0]}"
+        path.mkdir()
+        if copy_rootfs:
+            shutil.copytree(busybox_rootfs, path / "rootfs", symlinks=True)
+        else:
+            os.symlink(busybox_rootfs, path / "rootfs")
+        return Bundle(str(path), default_config(args))
+
+    return make
+
+
+def _mount_count() -> int:
+    with open("/proc/self/mountinfo") as f:
+        return sum(1 for _ in f)
+
+
+class Runtime:
+    """Runs ``onggi-runtime --root ROOT ...``; remembers ids to clean up."""
+
+    def __init__(self, binary: str, root: str) -> None:
+        self.binary = binary
+        self.root = root
+        self.ids: list[str] = []
+
+    def new_id(self, prefix: str = "t") -> str:
+        cid = f"onggi-test-{prefix}-{uuid.uuid4().hex[:8]}"
+        self.ids.append(cid)
+        return cid
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+        # Files, not pipes: a created or detached container keeps the runtime's stdio
+        # open (as with runc), so reading a pipe to its end would wait for the container.
+        import tempfile
+
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run([self.binary, "--root", self.root, *args], timeout=timeout,
+                               stdout=kw.pop("stdout", out), stderr=kw.pop("stderr", err), **kw)
+            out.seek(0)
+            err.seek(0)
+            r = subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+        if check and r.returncode != 0:
+            raise AssertionError(f"onggi-runtime {' '.join(args)} -> {r.returncode}\n{r.stderr}")
+        return r
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+    def cleanup(self) -> list[str]:
+        leaks = []
+        for cid in self.ids:
+            self("delete", "--force", cid)
+            if os.path.exists(os.path.join(self.root, cid)):
+                leaks.append(f"state dir of {cid}")
+            for ctl in os.listdir("/sys/fs/cgroup"):
+                d = os.path.join("/sys/fs/cgroup", ctl, cid)
+                if os.path.isdir(d):
+                    leaks.append(f"cgroup {d}")
+                    try:
+                        os.rmdir(d)
+                    except OSError:
+                        pass
+        return leaks
+
+
+@pytest.fixture
+def runtime(tmp_path):  # noqa: ANN001, ANN201
+    need_root()
+    binary = onggi_runtime()
+    if binary is None:
+        pytest.skip("onggi-runtime is not installed (run tools/install.sh)")
+    root = tmp_path / "state"
+    mounts_before = _mount_count()
+    rt = Runtime(binary, str(root))
+    yield rt
+    leaks = rt.cleanup()
+    assert not leaks, f"leaked: {leaks}"
+    assert _mount_count() == mounts_before, "host mount table changed"
+
+
+def runc_config(config: dict) -> dict:
+    return copy.deepcopy(config)
