@@ -194,7 +194,10 @@ def _set(path: str, value: object):  # noqa: ANN202
             if isinstance(k, str) and k not in cur:
                 cur[k] = {}
             cur = cur[k]
-        cur[keys[-1]] = value
+        if isinstance(cur, list) and keys[-1] == len(cur):
+            cur.append(value)
+        else:
+            cur[keys[-1]] = value
     return mutate
 
 

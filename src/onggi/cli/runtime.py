@@ -17,7 +17,8 @@ GLOBAL = [
     Flag("debug", "enable debug logging"),
     Flag("log", "set the log file to write onggi-runtime logs to (default is stderr)", "str", metavar="FILE"),
     Flag("log-format", "set the log format ('text' (default), or 'json')", "str", "text"),
-    Flag("root", "root directory for storage of container state", "str", "/run/onggi-runtime"),
+    Flag("root", "root directory for storage of container state (default: /run/onggi-runtime, "
+         "or $XDG_RUNTIME_DIR/onggi-runtime when not root)", "str"),
     Flag("criu", "path to the criu binary (checkpoint/restore is not supported)", "str", "criu"),
     Flag("systemd-cgroup", "enable systemd cgroup support (not supported: cgroupfs only)"),
     Flag("rootless", "ignore cgroup permission errors ('true', 'false', or 'auto')", "str", "auto"),
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidArgument(f"{PROG}: \"{name}\" requires {want} {cmd.min_args} argument(s)"
                                   f" (usage: {PROG} {name} {cmd.args})".replace("  ", " "))
         log.debug(f"command {name} {' '.join(args)}")
+        if not gl["root"]:
+            gl["root"] = default_root()
         from .runtime_commands import dispatch
 
         return dispatch(name, gl, opts, pos)
@@ -156,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def default_root() -> str:
+    if os.geteuid() == 0:
+        return "/run/onggi-runtime"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return os.path.join(xdg, "onggi-runtime")
+    return f"/tmp/onggi-runtime-{os.geteuid()}"
 
 
 def _fallback():  # noqa: ANN202
