@@ -20,7 +20,7 @@ NS_GET_NSTYPE = 0xB703
 
 class Options:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "preserve_fds",
-                 "systemd_cgroup", "no_new_keyring", "console_fd")
+                 "systemd_cgroup", "no_new_keyring", "console_fd", "loaded")
 
     def __init__(self, bundle: str = ".", pid_file: str | None = None, console_socket: str | None = None,
                  no_pivot: bool = False, preserve_fds: int = 0, systemd_cgroup: bool = False,
@@ -33,6 +33,7 @@ class Options:
         self.systemd_cgroup = systemd_cgroup
         self.no_new_keyring = no_new_keyring
         self.console_fd = console_fd
+        self.loaded: tuple | None = None  # load_bundle's result, when the caller has it
 
 
 def load_bundle(bundle: str) -> tuple[str, Spec, str]:
@@ -114,7 +115,7 @@ def _try_newidmap(pid: int, uid_maps: list, gid_maps: list) -> bool:
 
 
 def create(root: str, cid: str, opts: Options) -> Container:
-    bundle, spec, rootfs = load_bundle(opts.bundle)
+    bundle, spec, rootfs = opts.loaded or load_bundle(opts.bundle)
     join, new_flags = _namespace_plan(spec)
     c = Container.new(root, cid)
     pid = 0
@@ -149,7 +150,8 @@ def create(root: str, cid: str, opts: Options) -> Container:
 
         ctx = InitContext(
             cid=cid, spec=spec, rootfs=rootfs, bundle=bundle, chan=child_chan, fifo_fd=fifo_fd,
-            console_fd=console_fd, no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
+            console_fd=console_fd, no_pivot=opts.no_pivot, no_new_keyring=opts.no_new_keyring,
+            preserve_fds=opts.preserve_fds,
             cgroup_mounts=mgr.mounts_for_container() if mgr is not None else [],
             cgroup_version=mgr.version if mgr is not None else "v1", join=join, new_flags=new_flags,
             new_userns=bool(new_flags & L.CLONE_NEWUSER),

@@ -10,8 +10,8 @@ Protocol with the parent (see :mod:`.sync`)::
     write uid/gid maps
     "ok" ------------------------> unshare(rest); fork -------> (born in all namespaces)
            <----------------------- "pid N"; exit
-    add init to the cgroup                                      prepare rootfs
-    "cgroup" ------------------------------------------------> unshare(cgroup)
+    add init to the cgroup                                      prepare rootfs, pivot...
+    "cgroup" ------------------------------------------------> (waited for late) unshare(cgroup)
            <------------------------------------------------- "hooks" (if any)
     prestart + createRuntime hooks
     "ok" ---------------------------------------------------> createContainer hooks,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 class InitContext:
     """Everything the children need, inherited through fork."""
 
-    __slots__ = ("cid", "spec", "rootfs", "bundle", "chan", "fifo_fd", "console_fd", "no_pivot",
+    __slots__ = ("cid", "spec", "rootfs", "bundle", "chan", "fifo_fd", "console_fd", "no_pivot", "no_new_keyring",
                  "preserve_fds", "cgroup_mounts", "cgroup_version", "join", "new_flags",
                  "new_userns", "has_runtime_hooks", "seccomp")
 
@@ -129,9 +129,13 @@ def init(ctx: InitContext) -> None:
                                     ctx.cgroup_mounts or [], ctx.cgroup_version or "v1",
                                     any(n[0] == "cgroup" for n in ctx.join) or bool(ctx.new_flags & L.CLONE_NEWCGROUP))
             builder.prepare()
-        chan.expect("cgroup", "runtime")
-        if ctx.new_flags & L.CLONE_NEWCGROUP:
-            L.unshare(L.CLONE_NEWCGROUP)
+        # Wait to be in the container's cgroup as late as possible (the parent's write
+        # overlaps this work): before a cgroup namespace or hooks need it, else before
+        # the process is finalized.
+        early_cgroup = bool(ctx.new_flags & L.CLONE_NEWCGROUP or ctx.has_runtime_hooks
+                            or spec.hooks.create_container)
+        if early_cgroup:
+            _join_cgroup(ctx)
         if ctx.has_runtime_hooks:
             chan.send("hooks")
             chan.expect("ok", "runtime")
@@ -144,6 +148,8 @@ def init(ctx: InitContext) -> None:
             from .seccomp import compile_filter  # loads libseccomp from the host, before pivot
 
             seccomp_filter = compile_filter(spec.linux.seccomp)
+        if not ctx.no_new_keyring:
+            _new_keyring(ctx.cid)
         if builder is not None:
             builder.pivot(bool(ctx.no_pivot))
         else:
@@ -159,6 +165,8 @@ def init(ctx: InitContext) -> None:
             setup_console(ctx.console_fd, proc.console_size, builder is not None)
         if builder is not None:
             builder.finish()
+        if not early_cgroup:
+            _join_cgroup(ctx)
         _finalize(ctx, seccomp_filter)
     except BaseException as e:
         try:
@@ -166,6 +174,24 @@ def init(ctx: InitContext) -> None:
         except BaseException:
             pass
         os._exit(1)
+
+
+def _new_keyring(cid: str) -> None:
+    """A session keyring of the container's own (as runc), so that it does not share the
+    caller's keys. Kernels or user namespaces that refuse keyrings are not an error."""
+    import errno
+
+    try:
+        L.join_session_keyring(f"_ses.{cid}")
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EACCES, errno.EPERM, errno.EDQUOT):
+            raise
+
+
+def _join_cgroup(ctx: InitContext) -> None:
+    ctx.chan.expect("cgroup", "runtime")
+    if ctx.new_flags & L.CLONE_NEWCGROUP:
+        L.unshare(L.CLONE_NEWCGROUP)
 
 
 def _joined_userns(ctx: InitContext) -> bool:

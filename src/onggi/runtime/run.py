@@ -12,10 +12,11 @@ from .start import start
 def run(root: str, cid: str, opts: Options, detach: bool = False, keep: bool = False) -> int:
     tty_master = -1
     if not detach:
-        # a terminal with no console socket: attach it to ours (see console_proxy)
+        # a terminal with no console socket: attach it to ours (see waiting._proxy_tty)
         from .create import load_bundle
 
-        _bundle, spec, _rootfs = load_bundle(opts.bundle)
+        opts.loaded = load_bundle(opts.bundle)
+        spec = opts.loaded[1]
         if spec.process is not None and spec.process.terminal and not opts.console_socket:
             import socket
 

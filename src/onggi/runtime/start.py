@@ -49,6 +49,8 @@ def _read_one(fd: int, c: Container) -> bytes:
 
 
 def _poststart(c: Container) -> None:
+    if not (c.config.get("hooks") or {}).get("poststart"):
+        return
     spec = c.spec()
     if spec.hooks.poststart:
         import sys

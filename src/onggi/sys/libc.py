@@ -11,7 +11,7 @@ import os
 __all__ = [
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "setdomainname",
     "prctl", "capget", "capset", "personality", "ioprio_set", "sched_setattr", "close_range",
-    "openat2", "syscall", "SYS",
+    "openat2", "syscall", "SYS", "join_session_keyring",
 ]
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -23,10 +23,10 @@ _MACHINE = os.uname().machine
 SYS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "ioprio_set": 251,
                "sched_setattr": 314, "close_range": 436, "openat2": 437, "seccomp": 317,
-               "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438},
+               "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "ioprio_set": 30,
                 "sched_setattr": 274, "close_range": 436, "openat2": 437, "seccomp": 277,
-                "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438},
+                "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 219},
 }.get(_MACHINE, {})
 
 # clone / unshare flags
@@ -204,6 +204,11 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
 
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def join_session_keyring(name: str) -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring for a container."""
+    return syscall("keyctl", ctypes.c_int(1), _b(name))
 
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
