@@ -217,7 +217,6 @@ def test_exec_while_container_races_for_proc_pid_exe(runtime, make_bundle, tmp_p
             break
         time.sleep(0.02)
     seen = (log / "seen").read_text()
-    print("SEEN", sorted(set(l.split(" ",1)[1] for l in seen.splitlines())), len(seen.splitlines()))
     wrote = (log / "wrote").read_text()
     assert seen.strip(), "the loop saw nothing at all"
     assert "python" not in seen, seen

@@ -26,3 +26,15 @@ def runc(runtime, tmp_path):  # noqa: ANN001, ANN201
     yield rt
     leaks = rt.cleanup()
     assert not leaks, f"runc leaked: {leaks}"
+
+
+@pytest.fixture
+def make_bundle(make_bundle):  # noqa: ANN001, ANN201
+    """The top-level ``make_bundle`` with a real copy of the rootfs by default: runc refuses
+    a bundle whose rootfs is a symlink ("invalid rootfs: not an absolute path, or a
+    symlink"), so bundles shared with runc hold a copy."""
+
+    def make(args: list[str], copy_rootfs: bool = True):  # noqa: ANN202
+        return make_bundle(args, copy_rootfs=copy_rootfs)
+
+    return make

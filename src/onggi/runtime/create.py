@@ -49,6 +49,13 @@ def load_bundle(bundle: str) -> tuple[str, Spec, str]:
         raise NotFound(f"config.json: root.path: rootfs {rootfs} does not exist or is not a directory")
     if spec.process is None:
         raise InvalidArgument("config.json: process: is required to create a container")
+    if spec.linux.intel_rdt:
+        from ..errors import Unsupported
+
+        raise Unsupported("config.json: linux.intelRdt: Intel RDT is not supported by onggi-runtime")
+    from . import lsm
+
+    lsm.check(spec.process)
     return bundle, spec, rootfs
 
 

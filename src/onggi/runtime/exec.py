@@ -143,7 +143,9 @@ def execute(c: Container, proc: Process, opts: ExecOptions) -> int:
         from .seccomp import compile_filter
 
         seccomp_filter = compile_filter(spec.linux.seccomp)
-    from . import process as P  # noqa: F401  (imported before the fork: see _child)
+    from . import lsm, process as P  # noqa: F401  (imported before the fork: see _child)
+
+    lsm.check(proc)
 
     if proc.terminal:
         from . import console  # noqa: F401
@@ -270,6 +272,9 @@ def _child(chan: Channel, proc: Process, spec, seccomp_filter, console_fd: int, 
             from .seccomp import load
 
             load(seccomp_filter)
+        from . import lsm
+
+        lsm.apply(proc)
         P.drop_bounding(proc, last)
         P.set_user(proc)
         P.set_caps(proc, last)

@@ -114,7 +114,7 @@ def init(ctx: InitContext) -> None:
         proc = spec.process
         # After pivot_root the host's filesystem is gone: import now everything the
         # rest of init can need, or the import fails later inside the container.
-        from . import process  # noqa: F401
+        from . import lsm, process  # noqa: F401
         if proc is not None and proc.terminal:
             from . import console  # noqa: F401
             import socket  # noqa: F401
@@ -228,6 +228,9 @@ def _finalize(ctx: InitContext, seccomp_filter: object) -> None:
         from .seccomp import load
 
         notify_fd = load(seccomp_filter)
+    from . import lsm
+
+    lsm.apply(proc)
     P.drop_bounding(proc, last)
     P.set_user(proc)
     P.set_caps(proc, last)
