@@ -118,7 +118,7 @@ def test_detached_exec_ps_pause_resume_update_events(runtime, make_bundle):
     runtime("pause", cid, check=True)
     assert runtime.state(cid)["status"] == "paused"
     r = runtime("exec", cid, "true")
-    assert r.returncode == 1 and "paused" in r.stderr
+    assert r.returncode == 255 and "paused" in r.stderr
     runtime("resume", cid, check=True)
     assert runtime.state(cid)["status"] == "running"
     runtime("update", "--memory", "64M", "--pids-limit", "20", cid, check=True)

@@ -83,7 +83,9 @@ def test_rootless_state_lives_in_xdg_runtime_dir(as_nobody):
     assert r.returncode == 0, r.stderr
     assert (as_nobody.home / "xdg" / "onggi-runtime" / "rootless-test" / "state.json").exists()
     st = json.loads(as_nobody("state", "rootless-test").stdout)
-    assert st["status"] == "running" and st["owner"] == str(as_nobody.uid)
+    assert st["status"] == "running" and st["owner"] == ""  # as runc's state
+    rows = json.loads(as_nobody("list", "--format", "json").stdout)
+    assert [(r["id"], r["owner"]) for r in rows] == [("rootless-test", "nobody")]  # the state dir's owner
     r = as_nobody("exec", "rootless-test", "id", "-u")
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
     assert as_nobody("kill", "rootless-test", "KILL").returncode == 0

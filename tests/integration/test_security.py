@@ -99,7 +99,7 @@ def test_host_fds_do_not_reach_exec(runtime, make_bundle, host_dir):
     assert r.returncode == 0, r.stderr
     _fd_listing_is_clean(r.stdout, host_dir)
     # nor the container's init
-    r = runtime("exec", cid, "ls", "-l", f"/proc/1/fd")
+    r = runtime("exec", cid, "ls", "-l", "/proc/1/fd")
     assert r.returncode == 0, r.stderr
     assert host_dir not in r.stdout
 

@@ -131,14 +131,35 @@ def test_exit_code_of_a_killed_container(runtime, runc, make_bundle):
     assert codes == [128 + signal.SIGKILL, 128 + signal.SIGKILL]
 
 
-@pytest.mark.parametrize("cmd", [["state"], ["delete"], ["delete", "--force"], ["kill"], ["kill", "--all"],
-                                 ["start"], ["pause"], ["ps"], ["exec"]])
+@pytest.mark.parametrize("cmd", [["state"], ["delete"], ["kill"], ["kill", "--all"], ["start"], ["pause"],
+                                 ["resume"], ["ps"], ["events", "--stats"]])
 def test_unknown_id_is_exit_1(runtime, runc, cmd):
     for rt in (runtime, runc):
-        argv = [*cmd, "onggi-test-no-such-container"] + (["true"] if cmd == ["exec"] else [])
-        r = rt(*argv)
-        assert r.returncode == 1, f"{rt.binary} {' '.join(argv)} -> {r.returncode}: {r.stderr}"
+        r = rt(*cmd, "onggi-test-no-such-container")
+        assert r.returncode == 1, f"{rt.binary} {' '.join(cmd)} -> {r.returncode}: {r.stderr}"
         assert r.stderr.strip()
+
+
+def test_forced_delete_of_unknown_id_is_exit_0(runtime, runc):
+    # runc: a forced delete of a container that is not there has nothing left to do
+    for rt in (runtime, runc):
+        assert rt("delete", "--force", "onggi-test-no-such-container").returncode == 0
+
+
+def test_exec_failures_are_exit_255(runtime, runc, make_bundle):
+    # runc exec exits 255 when exec itself fails (no such container, no such program), so
+    # that a caller can tell a failed exec from a process that ran and exited 1.
+    b = make_bundle(["sleep", "60"])
+    for rt in (runtime, runc):
+        r = rt("exec", "onggi-test-no-such-container", "true", stdin=subprocess.DEVNULL)
+        assert r.returncode == 255, f"{rt.binary} exec of an unknown id -> {r.returncode}: {r.stderr}"
+        cid = rt.new_id("exec255")
+        rt("run", "-d", "--bundle", b.path, cid, check=True, stdin=subprocess.DEVNULL)
+        r = rt("exec", cid, "/no/such/program", stdin=subprocess.DEVNULL)
+        assert r.returncode == 255, f"{rt.binary} exec of a missing program -> {r.returncode}: {r.stderr}"
+        assert "/no/such/program" in r.stderr
+        assert rt("exec", cid, "sh", "-c", "exit 1", stdin=subprocess.DEVNULL).returncode == 1
+        rt("delete", "--force", cid, check=True)
 
 
 def test_duplicate_id_start_of_running_kill_of_stopped(runtime, runc, make_bundle):
@@ -217,6 +238,55 @@ def test_mountinfo(runtime, runc, make_bundle):
             assert ov[point] == rv[point], point
 
 
+def test_mount_propagation_options(runtime, runc, make_bundle, tmp_path):
+    # what podman writes for /etc/hosts, /etc/hostname, /run/.containerenv and -v volumes:
+    # a bind mount with a propagation option and no other flag
+    (tmp_path / "hostdir").mkdir()
+    (tmp_path / "hostfile").write_text("x\n")
+
+    def edit(c: dict) -> None:
+        c["mounts"] += [
+            {"destination": "/mnt", "type": "bind", "source": str(tmp_path / "hostdir"), "options": ["rbind", "rprivate"]},
+            {"destination": "/etc/hostfile", "type": "bind", "source": str(tmp_path / "hostfile"),
+             "options": ["bind", "rprivate"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "rslave"]},
+            {"destination": "/srv", "type": "bind", "source": str(tmp_path / "hostdir"), "options": ["rbind", "private"]},
+        ]
+        c["root"]["readonly"] = False
+    o, r = inside(runtime, runc, make_bundle, "cat /etc/hostfile; cat /proc/self/mountinfo", edit)
+    assert o.splitlines()[0] == r.splitlines()[0] == "x"
+    ov, rv = mount_view(o.split("\n", 1)[1]), mount_view(r.split("\n", 1)[1])
+    for point in ("/mnt", "/etc/hostfile", "/run", "/srv"):
+        assert ov[point] == rv[point], point
+
+
+def test_recursive_mount_options(runtime, runc, make_bundle):
+    # /sys/fs/cgroup has a mount under it for every hierarchy: "rro" must reach them all
+    def edit(c: dict) -> None:
+        c["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/sys/fs/cgroup",
+                            "options": ["rbind", "rro", "rnosuid", "rnoexec", "rprivate"]})
+    o, r = inside(runtime, runc, make_bundle, "cat /proc/self/mountinfo", edit)
+    ov = {p: v for p, v in mount_view(o).items() if p.startswith("/mnt")}
+    rv = {p: v for p, v in mount_view(r).items() if p.startswith("/mnt")}
+    assert len(rv) > 1 and ov == rv
+    assert all({"ro", "nosuid", "noexec"} <= v[1] for v in ov.values())
+
+
+def test_rootfs_setup_error_is_reported(runtime, runc, make_bundle, tmp_path):
+    def edit(c: dict) -> None:
+        c["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(tmp_path / "missing"),
+                            "options": ["rbind"]})
+    b = make_bundle(["true"])
+    edit(b.config)
+    b.write()
+    for _ in range(3):  # init's error races the runtime's next message to init
+        o, r = run_both(runtime, runc, b)
+        assert r.returncode == 1 and str(tmp_path / "missing") in r.stderr
+        assert o.returncode == 1
+        assert "Traceback" not in o.stderr, o.stderr
+        assert str(tmp_path / "missing") in o.stderr, o.stderr
+
+
 def test_capabilities(runtime, runc, make_bundle):
     o, r = inside(runtime, runc, make_bundle, "grep Cap /proc/self/status")
     assert o == r and len(o.splitlines()) == 5
@@ -236,7 +306,7 @@ def test_hostname_and_id(runtime, runc, make_bundle):
     def edit(c: dict) -> None:
         c["hostname"] = "jar"
     o, r = inside(runtime, runc, make_bundle, "hostname; id; pwd", edit)
-    assert o == r == "jar\nuid=0(root) gid=0(root) groups=0(root)\n/\n"
+    assert o == r == "jar\nuid=0(root) gid=0(root)\n/\n"  # no supplementary groups
 
 
 def test_id_with_user_and_additional_gids(runtime, runc, make_bundle):
@@ -295,6 +365,13 @@ def test_dev(runtime, runc, make_bundle):
     assert re.search(r"^crw-rw-rw- +1 0 +0 +1, +3 DATE null$", o, re.M)
 
 
+def test_device_cgroup_default_rules(runtime, runc, make_bundle):
+    o, r = inside(runtime, runc, make_bundle, "cat /sys/fs/cgroup/devices/devices.list")
+    # the kernel lists the rules in the order they were written; compare them as sets
+    assert "c 5:1 rwm" not in r.splitlines()  # runc stopped allowing the host console
+    assert sorted(o.splitlines()) == sorted(r.splitlines())
+
+
 def test_dev_with_linux_devices(runtime, runc, make_bundle):
     def edit(c: dict) -> None:
         c["linux"]["devices"] = [{"path": "/dev/loop-parity", "type": "b", "major": 7, "minor": 200,
@@ -303,8 +380,14 @@ def test_dev_with_linux_devices(runtime, runc, make_bundle):
                                                    "minor": 200, "access": "rw"})
     o, r = inside(runtime, runc, make_bundle, "ls -ln /dev/loop-parity; cat /sys/fs/cgroup/devices/devices.list",
                   edit)
-    assert _strip_ls_dates(o) == _strip_ls_dates(r)
-    assert o.startswith("brw-r-----")
+    onode, *orules = o.splitlines()
+    rnode, *rrules = r.splitlines()
+    assert _strip_ls_dates(onode) == _strip_ls_dates(rnode)
+    assert onode.startswith("brw-r-----")
+    # only linux.resources.devices (plus the defaults) reach the device cgroup, not the
+    # nodes of linux.devices
+    assert "b 7:200 rw" in rrules
+    assert sorted(orules) == sorted(rrules)
 
 
 def test_ulimits(runtime, runc, make_bundle):
@@ -422,10 +505,8 @@ def test_list_json_owner(runtime, runc, make_bundle):
 
 def test_list_json_when_empty(runtime, runc):
     o, r = runtime("list", "--format", "json", check=True), runc("list", "--format", "json", check=True)
-    # runc (Go) marshals its nil slice as "null"; onggi prints an empty array. Both decode
-    # to "no containers" in go-runc's []*Container, which is how engines read it.
-    assert json.loads(r.stdout) is None
-    assert json.loads(o.stdout) == []
+    # runc (Go) marshals its nil slice as "null"; onggi does the same
+    assert o.stdout == r.stdout == "null\n"
     assert runtime("list", "-q", check=True).stdout == runc("list", "-q", check=True).stdout == ""
 
 

@@ -69,14 +69,30 @@ def test_tmpcopyup() -> None:
     assert o.flags == 0
 
 
-@pytest.mark.parametrize("opt", ["rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-                                 "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
-                                 "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow", "idmap",
-                                 "ridmap"])
-def test_unsupported_recursive_options(opt: str) -> None:
+@pytest.mark.parametrize("opt", ["idmap", "ridmap"])
+def test_idmapped_mounts_are_refused(opt: str) -> None:
     with pytest.raises(InvalidArgument) as ei:
         parse(["nosuid", opt], "mounts[3]")
-    assert str(ei.value) == f"config.json: mounts[3]: mount option {opt!r} is not supported by onggi-runtime"
+    assert str(ei.value) == (f"config.json: mounts[3]: mount option {opt!r} (id-mapped mounts) is not "
+                             f"supported by onggi-runtime")
+
+
+def test_recursive_options_are_mount_attributes() -> None:
+    o = parse(["rbind", "rro", "rnosuid", "rnodev", "nosuid"], "m")
+    assert o.flags == L.MS_BIND | L.MS_REC | L.MS_NOSUID
+    assert o.rec_set == L.MOUNT_ATTR_RDONLY | L.MOUNT_ATTR_NOSUID | L.MOUNT_ATTR_NODEV
+    assert o.rec_clr == 0 and o.data == ""
+    o = parse(["rro", "rrw", "rexec"], "m")  # the last word wins, and "r-not" clears
+    assert o.rec_set == 0
+    assert o.rec_clr == L.MOUNT_ATTR_RDONLY | L.MOUNT_ATTR_NOEXEC
+
+
+@pytest.mark.parametrize("opt, mode", [("rnoatime", L.MOUNT_ATTR_NOATIME), ("rstrictatime", L.MOUNT_ATTR_STRICTATIME),
+                                       ("rrelatime", L.MOUNT_ATTR_RELATIME), ("ratime", L.MOUNT_ATTR_RELATIME)])
+def test_recursive_atime_is_one_mode(opt: str, mode: int) -> None:
+    # the kernel wants the whole atime field in attr_clr whenever a mode is set
+    o = parse(["rnoatime", opt], "m")
+    assert o.rec_set == mode and o.rec_clr == L.MOUNT_ATTR__ATIME
 
 
 def test_default_spec_mounts() -> None:
@@ -102,10 +118,6 @@ def test_every_advertised_option_is_understood(opt: str) -> None:
     assert o.data == "", opt
 
 
-@pytest.mark.xfail(strict=True, raises=InvalidArgument,
-                   reason="features (oci/defaults.MOUNT_OPTIONS) advertises the recursive rro/rnosuid/... "
-                          "options, which mountopts refuses: drop them from MOUNT_OPTIONS or implement "
-                          "them (mount_setattr with AT_RECURSIVE)")
 def test_advertised_recursive_options() -> None:
     advertised = sorted(_RECURSIVE & set(MOUNT_OPTIONS))
     assert advertised

@@ -352,12 +352,17 @@ def test_walk_matches_openat2(tmp_path) -> None:  # noqa: ANN001
     paths = ["", "..", "etc/passwd", "l_abs", "l_abs/etc", "l_up/etc/passwd", "c1", "c1/passwd", "a", "a/..",
              "a/../f", "a/../../etc", "sub/c3/..", "loop1", "self/x", "dang_f", "l_host/secret", "sub/esc",
              "etc/passwd/x", "procroot", "b/c/../../c1/../b/f", "passwd_link", "passwd_link/.."]
+    cases = [(p, O_PATH_FLAGS) for p in paths] + [
+        (p, fl) for p in ("passwd_link", "l_abs", "dang_f", "etc/passwd", "c1")
+        for fl in (O_PATH_FLAGS | os.O_NOFOLLOW, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                   os.O_RDONLY | os.O_CLOEXEC, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)]
     try:
-        for path in paths:
+        for path, flags in cases:
             results = []
-            for fn in (lambda: libc.openat2(j.fd, path.lstrip("/") or ".", O_PATH_FLAGS, 0,
+            mode = 0o600 if flags & os.O_CREAT else 0  # openat2: EINVAL for a mode without O_CREAT
+            for fn in (lambda: libc.openat2(j.fd, path.lstrip("/") or ".", flags, mode,
                                             libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS),
-                       lambda: securejoin._walk(j.fd, path, O_PATH_FLAGS, 0)):
+                       lambda: securejoin._walk(j.fd, path, flags, mode)):
                 try:
                     fd = fn()
                 except OSError as e:
@@ -366,10 +371,10 @@ def test_walk_matches_openat2(tmp_path) -> None:  # noqa: ANN001
                 try:
                     j.inside(fd)
                     st = os.fstat(fd)
-                    results.append((st.st_dev, st.st_ino))
+                    results.append((st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)))
                 finally:
                     os.close(fd)
-            assert results[0] == results[1], path
+            assert results[0] == results[1], (path, oct(flags))
     finally:
         j.close()
     j.check_nothing_outside()
@@ -414,6 +419,47 @@ def test_walk_link_limit(tmp_path) -> None:  # noqa: ANN001
         assert ei.value.errno == errno.ELOOP
         fd = securejoin._walk(rfd, f"s{n - 10}", O_PATH_FLAGS, 0)
         os.close(fd)
+    finally:
+        os.close(rfd)
+
+
+def test_openat2_is_remembered(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """After one success a later EPERM is a real error, not a reason to drop to the walk."""
+    if not HAVE_OPENAT2:
+        pytest.skip("this kernel has no openat2 (Linux < 5.6)")
+    monkeypatch.setattr(securejoin, "_have_openat2", None)
+    rfd = os.open(tmp_path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.close(open_in_root(rfd, "/"))
+        assert securejoin._have_openat2 is True
+
+        def eperm(*args: object) -> int:
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(libc, "openat2", eperm)
+        with pytest.raises(PermissionError):
+            open_in_root(rfd, "/")
+        assert securejoin._have_openat2 is True
+    finally:
+        os.close(rfd)
+
+
+def test_no_openat2_falls_back_to_the_walk(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    def enosys(*args: object) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(securejoin, "_have_openat2", None)
+    monkeypatch.setattr(libc, "openat2", enosys)
+    (tmp_path / "d").mkdir()
+    os.symlink("/d", tmp_path / "l")
+    rfd = os.open(tmp_path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        fd = open_in_root(rfd, "l")
+        try:
+            assert where(fd) == str(tmp_path / "d")
+        finally:
+            os.close(fd)
+        assert securejoin._have_openat2 is False
     finally:
         os.close(rfd)
 

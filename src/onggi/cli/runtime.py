@@ -118,6 +118,8 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     log = None
+    name = ""
+    fail = 1  # the exit code of an error: runc's exec exits 255 once the exec itself fails
     try:
         # global flags stop at the command name
         gl, rest = parse(argv, GLOBAL, stop_at_positional=True)
@@ -153,10 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             gl["root"] = default_root()
         from .runtime_commands import dispatch
 
+        if name == "exec":
+            fail = 255
         return dispatch(name, gl, opts, pos)
     except OnggiError as e:
-        (log or _fallback()).error(str(e))
-        return 1
+        (log or _fallback()).error(("exec failed: " if fail == 255 else "") + str(e))
+        return fail
+    except OSError as e:
+        what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        (log or _fallback()).error(f"{name or PROG}: {what}")
+        return fail
     except KeyboardInterrupt:
         return 130
 

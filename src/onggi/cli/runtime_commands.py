@@ -70,7 +70,7 @@ def dispatch(name: str, g: dict, o: dict, pos: list[str]) -> int:
         if o["quiet"]:
             _out("".join(r["id"] + "\n" for r in rows))
         elif o["format"] == "json":
-            _out(_json(rows, indent=False))
+            _out(_json(rows or None, indent=False))  # runc prints null for none
         elif o["format"] == "table":
             _out(format_table(rows))
         else:
@@ -123,12 +123,21 @@ def _spec(o: dict) -> int:
     from ..errors import AlreadyExists
     from ..oci.defaults import default_spec, rootless
 
+    if not os.path.isdir(o["bundle"]):
+        from ..errors import NotFound
+
+        raise NotFound(f"chdir {o['bundle']}: no such file or directory")
     path = os.path.join(o["bundle"], "config.json")
     if os.path.exists(path):
         raise AlreadyExists(f"File {path} exists. Remove it first")
     spec = default_spec()
     if o["rootless"]:
         spec = rootless(spec, os.geteuid(), os.getegid())
-    with open(path, "w") as f:
-        f.write(_json(spec).rstrip("\n"))
+    try:
+        with open(path, "w") as f:
+            f.write(_json(spec).rstrip("\n"))
+    except OSError as e:
+        from ..errors import OnggiError
+
+        raise OnggiError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
     return 0

@@ -26,7 +26,7 @@ class Logger:
             from ..oci import jsonio
 
             return jsonio.dumps({"level": level, "msg": msg, "time": t}) + "\n"
-        return f'time="{t}" level={level} msg="{msg}"\n'
+        return f'time="{t}" level={level} msg={_quote(msg)}\n'
 
     def _write(self, level: str, msg: str) -> None:
         line = self._line(level, msg)
@@ -60,3 +60,20 @@ class Logger:
     def debug(self, msg: str) -> None:
         if self.debug_on:
             self._write("debug", msg)
+
+
+def _quote(s: str) -> str:
+    """A double-quoted string with Go's escapes (what logrus writes for a message)."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
     from ..oci.spec import Spec
     from .state import Container
 
-# runc's always-allowed devices: mknod of anything, the default nodes, ptys and tun
+# runc's always-allowed devices: mknod of anything, the default nodes (null, zero, full,
+# tty, random, urandom), ptys and tun. Not the host's console (5:1), and not the nodes of
+# linux.devices: an engine that passes a device allows it in linux.resources.devices.
 _DEFAULT_ALLOW = (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"),
                   ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"),
-                  ("c", 1, 9, "rwm"), ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"), ("c", 5, 1, "rwm"),
+                  ("c", 1, 9, "rwm"), ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"),
                   ("c", 10, 200, "rwm"))
 
 
@@ -25,12 +27,8 @@ def device_rules(spec: "Spec") -> list[DeviceRule]:
     rules = list(spec.linux.resources.devices)
     if not rules:
         return []
-    rules += [DeviceRule(allow=True, type=t, major=ma, minor=mi, access=a) for t, ma, mi, a in _DEFAULT_ALLOW]
-    for d in spec.linux.devices:
-        if d.type in ("c", "b", "u"):
-            rules.append(DeviceRule(allow=True, type="b" if d.type == "b" else "c", major=d.major,
-                                    minor=d.minor, access="rwm"))
-    return rules
+    return rules + [DeviceRule(allow=True, type=t, major=ma, minor=mi, access=a)
+                    for t, ma, mi, a in _DEFAULT_ALLOW]
 
 
 def resources_for(spec: "Spec", mgr: "Manager") -> Resources:

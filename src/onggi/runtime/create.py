@@ -175,11 +175,11 @@ def create(root: str, cid: str, opts: Options) -> Container:
         if console_fd >= 0:
             os.close(console_fd)
             console_fd = -1
-        chan.send("go")
+        _send(chan, "go")
         if ctx.new_userns:
             chan.expect("userns", "container init")
             _write_id_maps(stage1_pid, spec)
-            chan.send("ok")
+            _send(chan, "ok")
         pid = int(chan.expect("pid", "container init")[0])
         os.waitpid(stage1_pid, 0)
         c.pid = pid
@@ -189,8 +189,8 @@ def create(root: str, cid: str, opts: Options) -> Container:
         # (a cgroup namespace, rlimits, the exec).
         if mgr is not None:
             mgr.add_pid(pid)
-        chan.send("cgroup")
-        _wait_ready(chan, c, spec)
+        _send(chan, "cgroup")
+        _wait_ready(chan, c, spec, mgr)
         c.status = st.CREATED
         c.save()
         if opts.pid_file:
@@ -214,10 +214,26 @@ def create(root: str, cid: str, opts: Options) -> Container:
             os.close(console_fd)
 
 
-def _wait_ready(chan: Channel, c: Container, spec: Spec) -> None:
+def _send(chan: Channel, *words: str) -> None:
+    """Send to init; when init has already gone (it failed), raise the error it sent."""
+    try:
+        chan.send(*words)
+    except BrokenPipeError:
+        msg = chan.recv()
+        if msg and msg[0] == "error":
+            from .sync import rebuild_error
+
+            raise rebuild_error(msg) from None
+        raise OnggiError("container init exited before it was ready") from None
+
+
+def _wait_ready(chan: Channel, c: Container, spec: Spec, mgr=None) -> None:
     while True:
         msg = chan.recv()
         if not msg:
+            if mgr is not None and mgr.oom_kill_count() > 0:
+                raise OnggiError(f"container {c.id}: init was killed by the OOM killer while it set up "
+                                 f"the container: config.json: linux.resources.memory.limit is too low")
             raise OnggiError(f"container {c.id}: init exited before it was ready")
         if msg[0] == "error":
             from .sync import rebuild_error
@@ -231,7 +247,7 @@ def _wait_ready(chan: Channel, c: Container, spec: Spec) -> None:
             state["pid"] = c.pid
             run_hooks(spec.hooks.prestart, state, "prestart")
             run_hooks(spec.hooks.create_runtime, state, "createRuntime")
-            chan.send("ok")
+            _send(chan, "ok")
         elif msg[0] == "seccomp":
             from .seccomp import send_notify_fd
 
@@ -243,7 +259,7 @@ def _wait_ready(chan: Channel, c: Container, spec: Spec) -> None:
                                spec.linux.seccomp.listener_metadata)
             finally:
                 os.close(fd)
-            chan.send("ok")
+            _send(chan, "ok")
         elif msg[0] == "ready":
             return
 

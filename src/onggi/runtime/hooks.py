@@ -22,6 +22,8 @@ def run_hook(hook: "Hook", state: dict, phase: str) -> None:
     pid = os.fork()
     if pid == 0:  # child
         try:
+            # its own process group, so that a timeout kills what it started as well
+            os.setpgid(0, 0)
             os.dup2(r, 0)
             os.close(r)
             os.close(w)
@@ -32,14 +34,17 @@ def run_hook(hook: "Hook", state: dict, phase: str) -> None:
                 os.write(2, f"hook {hook.path}: {e}\n".encode())
             finally:
                 os._exit(127)
-    os.close(r)
     try:
-        os.write(w, jsonio.dumps(state).encode())
-    except BrokenPipeError:
-        pass
+        os.setpgid(pid, pid)  # also here: the timeout may strike before the child ran
+    except OSError:
+        pass  # it already exec'd (EACCES) after doing it itself
+    os.close(r)
+    deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
+    try:
+        _feed(w, jsonio.dumps(state).encode(), deadline)
     finally:
         os.close(w)
-    status = _wait(pid, hook.timeout)
+    status = _wait(pid, hook.timeout if deadline is None else max(0.0, deadline - time.monotonic()))
     if status is None:
         raise FailedPrecondition(f"{phase} hook {hook.path} timed out after {hook.timeout}s")
     code = os.waitstatus_to_exitcode(status)
@@ -47,7 +52,26 @@ def run_hook(hook: "Hook", state: dict, phase: str) -> None:
         raise FailedPrecondition(f"{phase} hook {hook.path} failed with exit status {code}")
 
 
-def _wait(pid: int, timeout: int | None) -> int | None:
+def _feed(w: int, data: bytes, deadline: float | None) -> None:
+    """Write the state to the hook's stdin without letting a hook that never reads it
+    (and a state larger than the pipe) outlast its timeout."""
+    os.set_blocking(w, False)
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(w, view):]
+            continue
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            return  # the hook exited or closed its stdin
+        left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+        if left <= 0:
+            return  # out of time: _wait kills it
+        select.select([], [w], [], left)
+
+
+def _wait(pid: int, timeout: float | None) -> int | None:
     if timeout is None:
         while True:
             try:
@@ -63,13 +87,25 @@ def _wait(pid: int, timeout: int | None) -> int | None:
             left = deadline - time.monotonic()
             if left <= 0 or not poller.poll(left * 1000):
                 if time.monotonic() >= deadline:
-                    os.kill(pid, 9)
+                    _kill_group(pid)
                     os.waitpid(pid, 0)
                     return None
                 continue
             return os.waitpid(pid, 0)[1]
     finally:
         os.close(pfd)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the hook and every process of its group (what it started)."""
+    try:
+        os.killpg(pid, 9)
+    except ProcessLookupError:
+        pass
+    try:
+        os.kill(pid, 9)  # in case it left its group
+    except ProcessLookupError:
+        pass
 
 
 def run_hooks(hooks: list["Hook"], state: dict, phase: str, fatal: bool = True) -> list[str]:

@@ -33,16 +33,35 @@ PROPAGATION = {
     "unbindable": L.MS_UNBINDABLE, "runbindable": L.MS_UNBINDABLE | L.MS_REC,
 }
 EXTENSIONS = ("tmpcopyup",)
+# recursive options (mount_setattr with AT_RECURSIVE): option -> (clear?, attribute)
+RECURSIVE = {
+    "rro": (False, L.MOUNT_ATTR_RDONLY), "rrw": (True, L.MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, L.MOUNT_ATTR_NOSUID), "rsuid": (True, L.MOUNT_ATTR_NOSUID),
+    "rnodev": (False, L.MOUNT_ATTR_NODEV), "rdev": (True, L.MOUNT_ATTR_NODEV),
+    "rnoexec": (False, L.MOUNT_ATTR_NOEXEC), "rexec": (True, L.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, L.MOUNT_ATTR_NODIRATIME), "rdiratime": (True, L.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (False, L.MOUNT_ATTR_NOSYMFOLLOW), "rsymfollow": (True, L.MOUNT_ATTR_NOSYMFOLLOW),
+}
+# the access-time mode is one value, not a bit: each option picks one (relatime is the
+# kernel's default, so the "not X" forms go back to it)
+RECURSIVE_ATIME = {
+    "rrelatime": L.MOUNT_ATTR_RELATIME, "rnorelatime": L.MOUNT_ATTR_RELATIME,
+    "rnoatime": L.MOUNT_ATTR_NOATIME, "ratime": L.MOUNT_ATTR_RELATIME,
+    "rstrictatime": L.MOUNT_ATTR_STRICTATIME, "rnostrictatime": L.MOUNT_ATTR_RELATIME,
+}
 
 
 class MountOptions:
-    __slots__ = ("flags", "propagation", "data", "extensions")
+    __slots__ = ("flags", "propagation", "data", "extensions", "rec_set", "rec_clr")
 
-    def __init__(self, flags: int, propagation: list[int], data: str, extensions: set[str]) -> None:
+    def __init__(self, flags: int, propagation: list[int], data: str, extensions: set[str],
+                 rec_set: int = 0, rec_clr: int = 0) -> None:
         self.flags = flags
         self.propagation = propagation
         self.data = data
         self.extensions = extensions
+        self.rec_set = rec_set  # mount_setattr attributes, for the mount and all below it
+        self.rec_clr = rec_clr
 
 
 def parse(options: list[str], where: str) -> MountOptions:
@@ -50,6 +69,7 @@ def parse(options: list[str], where: str) -> MountOptions:
     prop: list[int] = []
     data: list[str] = []
     ext: set[str] = set()
+    rec_set = rec_clr = 0
     for o in options:
         if o in FLAGS:
             clear, fl = FLAGS[o]
@@ -58,10 +78,18 @@ def parse(options: list[str], where: str) -> MountOptions:
             prop.append(PROPAGATION[o])
         elif o in EXTENSIONS:
             ext.add(o)
-        elif o in ("rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-                   "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
-                   "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow", "idmap", "ridmap"):
-            raise InvalidArgument(f"config.json: {where}: mount option {o!r} is not supported by onggi-runtime")
+        elif o in RECURSIVE:
+            clear, attr = RECURSIVE[o]
+            if clear:
+                rec_set, rec_clr = rec_set & ~attr, rec_clr | attr
+            else:
+                rec_set, rec_clr = rec_set | attr, rec_clr & ~attr
+        elif o in RECURSIVE_ATIME:
+            rec_set = (rec_set & ~L.MOUNT_ATTR__ATIME) | RECURSIVE_ATIME[o]
+            rec_clr |= L.MOUNT_ATTR__ATIME
+        elif o in ("idmap", "ridmap"):
+            raise InvalidArgument(f"config.json: {where}: mount option {o!r} (id-mapped mounts) is not "
+                                  f"supported by onggi-runtime")
         elif o:
             data.append(o)
-    return MountOptions(flags, prop, ",".join(data), ext)
+    return MountOptions(flags, prop, ",".join(data), ext, rec_set, rec_clr)

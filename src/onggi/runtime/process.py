@@ -185,6 +185,20 @@ def find_program(arg0: str, env: list[str]) -> str:
     raise NotFound(f"exec: {arg0!r}: executable file not found in $PATH")
 
 
+def home_of(uid: int) -> str:
+    """The home directory of ``uid`` in the container's /etc/passwd ("/" if it has none):
+    what HOME is when process.env does not set it."""
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f:
+                fields = line.rstrip(b"\n").split(b":")
+                if len(fields) >= 6 and fields[2] == str(uid).encode() and fields[5]:
+                    return fields[5].decode(errors="surrogateescape")
+    except OSError:
+        pass
+    return "/"
+
+
 def close_extra_fds(keep_upto: int) -> None:
     """Every fd above ``keep_upto`` is closed at exec (close-on-exec, so that the fds the
     exec itself uses still work)."""
@@ -203,6 +217,8 @@ def close_extra_fds(keep_upto: int) -> None:
 def exec_program(args: list[str], env: list[str], preserve_fds: int, before_exec=None) -> None:
     """Exec the user's program; never returns. ``before_exec`` (seccomp load) runs last."""
     program = find_program(args[0], env)
+    if not any(e.startswith("HOME=") for e in env):
+        env = env + ["HOME=" + home_of(os.getuid())]
     envd = {}
     for e in env:
         k, _, v = e.partition("=")

@@ -20,8 +20,24 @@ def list_containers(root: str) -> list[dict]:
             c = Container.load(root, cid, lock=False)
         except Exception:
             continue  # being deleted right now
-        out.append(c.runc_state())
+        row = c.runc_state()
+        row["owner"] = _owner(c.dir)
+        out.append(row)
     return out
+
+
+def _owner(path: str) -> str:
+    """The name of the user owning a container's state directory (``#UID`` if unnamed)."""
+    import pwd
+
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def pids(root: str, cid: str) -> list[int]:
@@ -36,11 +52,13 @@ def pids(root: str, cid: str) -> list[int]:
 
 
 def format_table(rows: list[dict]) -> str:
+    """runc's table: Go's tabwriter with minimum width 12 and padding 3; the last
+    column (OWNER) is not padded."""
     header = ("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")
-    data = [header] + [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"] or "root")
+    data = [header] + [(r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"])
                        for r in rows]
-    widths = [max(len(row[i]) for row in data) for i in range(len(header))]
-    return "".join("   ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n" for row in data)
+    widths = [max(12, max(len(row[i]) for row in data) + 3) for i in range(len(header) - 1)]
+    return "".join("".join(v.ljust(w) for v, w in zip(row, widths)) + row[-1] + "\n" for row in data)
 
 
 def ps_table(pid_list: list[int], ps_args: list[str]) -> str:

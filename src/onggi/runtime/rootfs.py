@@ -139,8 +139,14 @@ class RootfsBuilder:
                     fd = open_in_root(self.root_fd, m.destination)
                     _copy_tree(f"/proc/self/fd/{lower}", proc_fd_path(fd))
                     os.close(lower)
-            for p in opts.propagation:
-                L.mount(None, proc_fd_path(fd), None, p)
+            if opts.propagation or opts.rec_set or opts.rec_clr:
+                # the fd still names the directory under the new mount: re-open it
+                os.close(fd)
+                fd = open_in_root(self.root_fd, m.destination)
+                for p in opts.propagation:
+                    L.mount(None, proc_fd_path(fd), None, p)
+                if opts.rec_set or opts.rec_clr:
+                    L.mount_setattr(fd, opts.rec_set, opts.rec_clr)
         except OSError as e:
             raise _err(e, f"{where}: mount {src} on {m.destination} (type {mtype or 'bind'})") from None
         finally:

@@ -191,11 +191,14 @@ class Container:
         return s
 
     def runc_state(self) -> dict:
-        """What ``state`` prints: runc's shape (spec state plus rootfs, created, owner)."""
-        return {"ociVersion": self.config.get("ociVersion", "1.1.0"), "id": self.id,
-                "pid": self.pid if self.status != st.STOPPED else 0, "status": self.status,
-                "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created,
-                "owner": self.owner, "annotations": self.annotations or None}
+        """What ``state`` prints: runc's shape (spec state plus rootfs, created, owner;
+        annotations only when there are some). ``list`` fills in the owner."""
+        s = {"ociVersion": self.config.get("ociVersion", "1.1.0"), "id": self.id,
+             "pid": self.pid if self.status != st.STOPPED else 0, "status": self.status,
+             "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created, "owner": ""}
+        if self.annotations:
+            s["annotations"] = self.annotations
+        return s
 
     def remove(self) -> None:
         for name in os.listdir(self.dir):

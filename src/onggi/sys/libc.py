@@ -11,7 +11,7 @@ import os
 __all__ = [
     "unshare", "setns", "mount", "umount2", "pivot_root", "sethostname", "setdomainname",
     "prctl", "capget", "capset", "personality", "ioprio_set", "sched_setattr", "close_range",
-    "openat2", "syscall", "SYS", "join_session_keyring",
+    "openat2", "syscall", "SYS", "join_session_keyring", "mount_setattr",
 ]
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -23,10 +23,12 @@ _MACHINE = os.uname().machine
 SYS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "ioprio_set": 251,
                "sched_setattr": 314, "close_range": 436, "openat2": 437, "seccomp": 317,
-               "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 250},
+               "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 250,
+               "mount_setattr": 442},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "ioprio_set": 30,
                 "sched_setattr": 274, "close_range": 436, "openat2": 437, "seccomp": 277,
-                "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 219},
+                "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "keyctl": 219,
+                "mount_setattr": 442},
 }.get(_MACHINE, {})
 
 # clone / unshare flags
@@ -66,6 +68,20 @@ MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 MS_LAZYTIME = 1 << 25
 MNT_DETACH = 2
+
+# mount_setattr(2) attributes and flags
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
 UMOUNT_NOFOLLOW = 8
 
 # prctl
@@ -104,6 +120,19 @@ def syscall(name: str, *args: object) -> int:
     if nr is None:
         raise OSError(38, f"{name}: no syscall number known for {_MACHINE}")
     return _check(_syscall(ctypes.c_long(nr), *args), name)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(fd: int, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
+    """Change the attributes of the mount ``fd`` names (and, recursively, of those below)."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    syscall("mount_setattr", ctypes.c_int(fd), b"", ctypes.c_uint(flags), ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)))
 
 
 def unshare(flags: int) -> None:

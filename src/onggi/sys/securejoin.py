@@ -89,6 +89,10 @@ def _walk(root_fd: int, path: str, flags: int, mode: int) -> int:
                     return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=cur)
                 raise
             if (st.st_mode & 0o170000) == 0o120000:
+                if last and (flags & os.O_NOFOLLOW or flags & os.O_CREAT and flags & os.O_EXCL):
+                    # the kernel does not follow a final symlink here: ELOOP, EEXIST, or
+                    # (O_PATH|O_NOFOLLOW) the link itself
+                    return os.open(name, flags, mode, dir_fd=cur)
                 links += 1
                 if links > _MAX_LINKS:
                     raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
@@ -100,7 +104,8 @@ def _walk(root_fd: int, path: str, flags: int, mode: int) -> int:
                 continue
             if last:
                 fd = os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=cur)
-                if flags & os.O_PATH and (os.fstat(fd).st_mode & 0o170000) == 0o120000:
+                if (flags & (os.O_PATH | os.O_NOFOLLOW) == os.O_PATH
+                        and (os.fstat(fd).st_mode & 0o170000) == 0o120000):
                     # swapped for a symlink since the stat (O_PATH|O_NOFOLLOW opens the
                     # link itself): look again
                     os.close(fd)
