@@ -82,9 +82,16 @@ def make_bundle(tmp_path, busybox_rootfs):  # noqa: ANN001, ANN201
     return make
 
 
-def _mount_count() -> int:
+# where a leaked mount of a test would be: its bundles, rootfs copies and state roots
+_TEST_MOUNT_PREFIXES = ("/tmp/", "/var/tmp/", "/run/")
+
+
+def mount_points_of_tests() -> list[str]:
+    """The host's mount points where tests make things (sorted, with repeats): mounts
+    elsewhere, made meanwhile by the host itself, do not make a test fail."""
     with open("/proc/self/mountinfo") as f:
-        return sum(1 for _ in f)
+        points = [line.split()[4] for line in f]
+    return sorted(p for p in points if p.startswith(_TEST_MOUNT_PREFIXES))
 
 
 class Runtime:
@@ -142,12 +149,13 @@ def runtime(tmp_path):  # noqa: ANN001, ANN201
     if binary is None:
         pytest.skip("onggi-runtime is not installed (run tools/install.sh)")
     root = tmp_path / "state"
-    mounts_before = _mount_count()
+    mounts_before = mount_points_of_tests()
     rt = Runtime(binary, str(root))
     yield rt
     leaks = rt.cleanup()
     assert not leaks, f"leaked: {leaks}"
-    assert _mount_count() == mounts_before, "host mount table changed"
+    after = mount_points_of_tests()
+    assert after == mounts_before, f"host mounts changed: {sorted(set(after) ^ set(mounts_before))}"
 
 
 def runc_config(config: dict) -> dict:

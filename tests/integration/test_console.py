@@ -259,9 +259,6 @@ def _run_in_pty(argv: list[str], rows: int, cols: int, feed: bytes | None = None
         os.close(master)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "racy: run starts the container before waiting._proxy_tty copies the caller's window "
-    "size to the pty, so `stty size` may see 0x0"))
 def test_run_with_terminal_attaches_to_the_callers_pty(runtime, make_bundle):
     b = make_bundle(["sh", "-c", "tty; stty size; echo hi; exit 7"])
     b.config["process"]["terminal"] = True
@@ -285,3 +282,16 @@ def test_run_with_terminal_forwards_input(runtime, make_bundle):
                             feed=b"onggi jar\r")
     assert code == 0, (code, out)
     assert "got [onggi jar]" in out.decode(errors="replace"), out
+
+
+def test_exec_tty_attaches_to_the_callers_pty(runtime, make_bundle):
+    b = make_bundle(["sleep", "60"])
+    cid = runtime.new_id()
+    runtime("run", "-d", "--bundle", b.path, cid, check=True)
+    code, out = _run_in_pty([runtime.binary, "--root", runtime.root, "exec", "--tty", cid,
+                             "sh", "-c", "tty; stty size; exit 3"], 41, 99)
+    lines = _lines(out)
+    assert code == 3, (code, out)
+    assert lines[0].startswith("/dev/pts/"), lines
+    assert "41 99" in lines, lines
+    runtime("delete", "--force", cid, check=True)

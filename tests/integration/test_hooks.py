@@ -29,14 +29,6 @@ exit {code}
 """
 
 
-_STATUS = pytest.mark.xfail(strict=True, reason=(
-    "init._hook_state gives startContainer hooks status 'creating'; runc (and the spec's "
-    "lifecycle) give 'created'"))
-_POSTSTART = pytest.mark.xfail(strict=True, reason=(
-    "start.start returns (and runs poststart) as soon as init writes the exec fifo, before "
-    "init has run the startContainer hooks and exec'd the program"))
-
-
 @pytest.fixture
 def hookdir(tmp_path):  # noqa: ANN001, ANN201
     d = tmp_path / "hooks"
@@ -80,7 +72,6 @@ def _cgroups(cid: str) -> list[str]:
     return [c for c in os.listdir("/sys/fs/cgroup") if os.path.isdir(f"/sys/fs/cgroup/{c}/{cid}")]
 
 
-@_STATUS
 def test_all_six_hooks_in_order_with_state_args_and_env(runtime, make_bundle, hookdir):
     b = make_bundle(["sleep", "60"])
     _with_hooks(b, hookdir)
@@ -124,7 +115,6 @@ def test_all_six_hooks_in_order_with_state_args_and_env(runtime, make_bundle, ho
     assert log[5][1:] == ["arg1 two words", "hv-poststop unset"]
 
 
-@pytest.mark.xfail(strict=False, reason="racy: poststart may run before startContainer (see _POSTSTART)")
 def test_hooks_of_run(runtime, make_bundle, hookdir):
     b = make_bundle(["true"])
     _with_hooks(b, hookdir)
@@ -132,7 +122,6 @@ def test_hooks_of_run(runtime, make_bundle, hookdir):
     assert [e[0].split()[0] for e in _log(hookdir)] == list(KINDS)
 
 
-@_POSTSTART
 def test_poststart_waits_for_a_slow_startcontainer_hook(runtime, make_bundle, hookdir):
     """Spec: startContainer runs before the user's program is executed, poststart after
     it and before ``start`` returns; so a slow startContainer hook delays poststart."""

@@ -94,12 +94,9 @@ def test_join_another_containers_ipc_uts_pid(runtime, make_bundle):
     assert runtime.state(first)["status"] == "running"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "init.init sets spec.hostname even in a joined uts namespace, renaming the other "
-    "container; runc refuses a hostname without a new uts namespace"))
-def test_join_with_hostname_in_a_shared_uts_is_refused_or_ignored(runtime, make_bundle):
+def test_join_with_hostname_in_a_shared_uts_is_refused(runtime, make_bundle):
     """Setting a hostname in a uts namespace joined from another container would change
-    that container's hostname: runc refuses it. Either refuse, or leave it alone."""
+    that container's hostname: onggi refuses it (runc sets it anyway)."""
     a = make_bundle(["sleep", "600"])
     a.config["hostname"] = "jar-a"
     a.write()
@@ -111,8 +108,8 @@ def test_join_with_hostname_in_a_shared_uts_is_refused_or_ignored(runtime, make_
     _set_ns(b.config, "uts", f"/proc/{apid}/ns/uts")
     b.write()
     r = runtime("run", "--bundle", b.path, runtime.new_id("b"))
-    if r.returncode != 0:
-        assert "hostname" in r.stderr or "uts" in r.stderr, r.stderr
+    assert r.returncode == 1
+    assert "hostname" in r.stderr and f"/proc/{apid}/ns/uts" in r.stderr, r.stderr
     assert runtime("exec", first, "hostname", check=True).stdout.strip() == "jar-a"
 
 

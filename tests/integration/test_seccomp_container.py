@@ -274,9 +274,6 @@ def test_notify_agent_answers_run(runtime, make_bundle, agent):
     assert len(a.notifications) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exec._child ignores the notify fd that seccomp.load returns (and loads the filter "
-    "late, in exec_program, where it cannot be sent): no fd reaches listenerPath"))
 def test_notify_for_exec(runtime, make_bundle, agent):
     """An exec'd process gets the container's profile; with SCMP_ACT_NOTIFY its
     listener fd must reach the agent as well (runc sends one per process)."""

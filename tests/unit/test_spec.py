@@ -313,6 +313,8 @@ BAD = [
      "linux.namespaces[0].path: 'proc/1/ns/pid' is not an absolute path"),
     ("hostname without uts", _set("linux.namespaces", [{"type": "pid"}, {"type": "mount"}]),
      "hostname: setting a hostname needs a uts namespace"),
+    ("hostname in a joined uts", _set("linux.namespaces", [{"type": "mount"}, {"type": "uts", "path": "/proc/1/ns/uts"}]),
+     "hostname: cannot be set in the uts namespace joined from /proc/1/ns/uts"),
     ("domainname without uts", _all(_del("hostname"), _set("domainname", "x"),
                                     _set("linux.namespaces", [{"type": "mount"}])),
      "domainname: setting a domainname needs a uts namespace"),

@@ -197,8 +197,13 @@ class Spec(Model):
             linux=Linux.parse(linux) if linux is not None else Linux.parse({}),
             raw=d,
         )
-        if spec.hostname and spec.linux.namespace("uts") is None:
-            raise f.bad("hostname", "setting a hostname needs a uts namespace in linux.namespaces")
-        if spec.domainname and spec.linux.namespace("uts") is None:
-            raise f.bad("domainname", "setting a domainname needs a uts namespace in linux.namespaces")
+        uts = spec.linux.namespace("uts")
+        for field in ("hostname", "domainname"):
+            if not getattr(spec, field):
+                continue
+            if uts is None:
+                raise f.bad(field, f"setting a {field} needs a uts namespace in linux.namespaces")
+            if uts.path is not None:
+                raise f.bad(field, f"cannot be set in the uts namespace joined from {uts.path}: it would "
+                                   f"rename that namespace for every process in it; leave {field} out")
         return spec

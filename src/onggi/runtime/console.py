@@ -39,6 +39,13 @@ def setup_console(console_fd: int | None, size: tuple[int, int] | None, in_mount
     master, slave, path = open_pty()
     if size:
         set_size(master, *size)
+    else:
+        # attached to the caller's terminal (run, exec): its window size, before the
+        # program can ask for it
+        try:
+            fcntl.ioctl(master, TIOCSWINSZ, fcntl.ioctl(0, TIOCGWINSZ, b"\0" * 8))
+        except OSError:
+            pass
     if in_mount_ns:
         from ..sys.securejoin import ensure_file, proc_fd_path
 

@@ -249,19 +249,25 @@ def _wait_ready(chan: Channel, c: Container, spec: Spec, mgr=None) -> None:
             run_hooks(spec.hooks.create_runtime, state, "createRuntime")
             _send(chan, "ok")
         elif msg[0] == "seccomp":
-            from .seccomp import send_notify_fd
-
-            fd = _take_fd(c.pid, int(msg[1]))
-            try:
-                state = c.oci_state(spec.oci_version)
-                state["status"] = st.CREATING
-                send_notify_fd(spec.linux.seccomp.listener_path, fd, jsonio.dumps(state),
-                               spec.linux.seccomp.listener_metadata)
-            finally:
-                os.close(fd)
+            forward_notify_fd(c, spec, c.pid, int(msg[1]), st.CREATING)
             _send(chan, "ok")
         elif msg[0] == "ready":
             return
+
+
+def forward_notify_fd(c: Container, spec: Spec, pid: int, child_fd: int, status: str) -> None:
+    """Take the seccomp notify fd ``child_fd`` of process ``pid`` and hand it, with the
+    container's state, to the agent listening on linux.seccomp.listenerPath."""
+    from .seccomp import send_notify_fd
+
+    fd = _take_fd(pid, child_fd)
+    try:
+        state = c.oci_state(spec.oci_version)
+        state["status"] = status
+        send_notify_fd(spec.linux.seccomp.listener_path, fd, jsonio.dumps(state),
+                       spec.linux.seccomp.listener_metadata)
+    finally:
+        os.close(fd)
 
 
 def _take_fd(pid: int, fd: int) -> int:

@@ -11,6 +11,7 @@ from ..oci import jsonio
 from ..oci.spec import Process
 from ..sys import libc as L
 from . import status as st
+from .init import uses_notify
 from .state import Container
 from .sync import Channel
 
@@ -170,11 +171,19 @@ def execute(c: Container, proc: Process, opts: ExecOptions) -> int:
         chan.send("go")
         pid = int(chan.expect("pid", "exec")[0])
         os.waitpid(stage1, 0)
-        msg = chan.recv()
-        if msg and msg[0] == "error":
-            from .sync import rebuild_error
+        while True:
+            msg = chan.recv()
+            if not msg:  # close-on-exec: the program runs
+                break
+            if msg[0] == "error":
+                from .sync import rebuild_error
 
-            raise rebuild_error(msg)
+                raise rebuild_error(msg)
+            if msg[0] == "seccomp":
+                from .create import forward_notify_fd
+
+                forward_notify_fd(c, spec, pid, int(msg[1]), st.RUNNING)
+                chan.send("ok")
     except BaseException:
         if pid:
             try:
@@ -267,11 +276,16 @@ def _child(chan: Channel, proc: Process, spec, seccomp_filter, console_fd: int, 
         last = P._last_cap()
         if proc.no_new_privileges:
             L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
-        late = seccomp_filter is not None and proc.no_new_privileges
+        # a notify filter is loaded early, so that its fd can reach the listener
+        late = seccomp_filter is not None and proc.no_new_privileges and not uses_notify(spec)
         if seccomp_filter is not None and not late:
             from .seccomp import load
 
-            load(seccomp_filter)
+            notify_fd = load(seccomp_filter)
+            if notify_fd is not None:
+                chan.send("seccomp", notify_fd)
+                chan.expect("ok", "runtime")
+                os.close(notify_fd)
         from . import lsm
 
         lsm.apply(proc)

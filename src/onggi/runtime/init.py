@@ -18,7 +18,10 @@ Protocol with the parent (see :mod:`.sync`)::
                                                                pivot_root, console, ...
            <------------------------------------------------- "ready"
     state.json, pid file; exit                                 open exec.fifo (blocks
-                                                               until ``start``), exec
+                                                               until ``start``), write
+                                                               "0", startContainer hooks,
+                                                               exec (closes the fifo: EOF
+                                                               tells ``start`` to go on)
 """
 
 from __future__ import annotations
@@ -198,9 +201,9 @@ def _joined_userns(ctx: InitContext) -> bool:
     return any(n[0] == "user" for n in ctx.join)
 
 
-def _hook_state(ctx: InitContext) -> dict:
+def _hook_state(ctx: InitContext, status: str = "creating") -> dict:
     spec = ctx.spec
-    return {"ociVersion": spec.oci_version, "id": ctx.cid, "status": "creating",
+    return {"ociVersion": spec.oci_version, "id": ctx.cid, "status": status,
             "pid": os.getpid(), "bundle": ctx.bundle, "annotations": spec.annotations}
 
 
@@ -223,7 +226,7 @@ def _finalize(ctx: InitContext, seccomp_filter: object) -> None:
     if proc.no_new_privileges:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
     notify_fd = None
-    late_seccomp = seccomp_filter is not None and proc.no_new_privileges and not _uses_notify(spec)
+    late_seccomp = seccomp_filter is not None and proc.no_new_privileges and not uses_notify(spec)
     if seccomp_filter is not None and not late_seccomp:
         from .seccomp import load
 
@@ -250,13 +253,14 @@ def _finalize(ctx: InitContext, seccomp_filter: object) -> None:
         sys.stderr.write(f"onggi-runtime init: open exec fifo: {e.strerror} (is /proc mounted?)\n")
         os._exit(1)
     os.write(wfd, b"0")
-    os.close(wfd)
+    # wfd stays open until the exec closes it (close-on-exec): ``start`` reads to end of
+    # file, so that poststart hooks run only once the program runs
     os.close(fifo)
     if spec.hooks.start_container:
         from .hooks import run_hooks
 
         try:
-            run_hooks(spec.hooks.start_container, _hook_state(ctx), "startContainer")
+            run_hooks(spec.hooks.start_container, _hook_state(ctx, "created"), "startContainer")
         except Exception as e:
             sys.stderr.write(f"onggi-runtime init: {e}\n")
             os._exit(1)
@@ -274,7 +278,7 @@ def _finalize(ctx: InitContext, seccomp_filter: object) -> None:
         os._exit(127)
 
 
-def _uses_notify(spec: "Spec") -> bool:
+def uses_notify(spec: "Spec") -> bool:
     s = spec.linux.seccomp
     return s is not None and (s.default_action == "SCMP_ACT_NOTIFY" or
                               any(r.action == "SCMP_ACT_NOTIFY" for r in s.syscalls))

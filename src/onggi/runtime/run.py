@@ -28,16 +28,23 @@ def run(root: str, cid: str, opts: Options, detach: bool = False, keep: bool = F
     else:
         sock = None
     c = create(root, cid, opts)
-    if sock is not None:
-        from .console import recv_fd
-
-        tty_master = recv_fd(sock.fileno())
-        sock.close()
+    saved_tty = None
     try:
+        if sock is not None:
+            from .console import recv_fd
+            from .waiting import raw_stdin
+
+            tty_master = recv_fd(sock.fileno())
+            sock.close()
+            saved_tty = raw_stdin()  # before the program runs, so nothing is echoed twice
         start(root, cid)
     except BaseException:
         from .delete import delete
 
+        if saved_tty is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved_tty)
         delete(root, cid, force=True)
         raise
     if detach:
@@ -45,7 +52,7 @@ def run(root: str, cid: str, opts: Options, detach: bool = False, keep: bool = F
     from .waiting import wait_container
 
     try:
-        code = wait_container(c.pid, tty_master)
+        code = wait_container(c.pid, tty_master, saved_tty)
     finally:
         if not keep:
             from .delete import delete

@@ -20,6 +20,8 @@ def start(root: str, cid: str) -> Container:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             data = _read_one(fd, c)
+            if data:
+                _wait_exec(fd, c)
         finally:
             os.close(fd)
         os.unlink(fifo)
@@ -46,6 +48,24 @@ def _read_one(fd: int, c: Container) -> bytes:
                 pass
         if not c.alive():
             return b""
+
+
+def _wait_exec(fd: int, c: Container) -> None:
+    """Wait for the end of file: init closes the fifo when it execs the program (after
+    the startContainer hooks), or when it dies."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    while True:
+        if poller.poll(100):
+            try:
+                if not os.read(fd, 64):
+                    return
+            except BlockingIOError:
+                pass
+        elif not c.alive():
+            return
 
 
 def _poststart(c: Container) -> None:

@@ -9,7 +9,7 @@ import os
 _NOT_FORWARDED = {9, 17, 19, 20, 21, 22, 28}  # KILL, CHLD, STOP, TSTP, TTIN, TTOU, WINCH
 
 
-def wait_container(pid: int, tty_master: int = -1) -> int:
+def wait_container(pid: int, tty_master: int = -1, saved_tty: list | None = None) -> int:
     """Block until ``pid`` exits; return its exit status as a shell would (128+signal)."""
     import _signal  # the C module: the `signal` wrapper imports enum (8 ms)
 
@@ -22,7 +22,7 @@ def wait_container(pid: int, tty_master: int = -1) -> int:
     for s in (1, 2, 3, 10, 12, 15):
         _signal.signal(s, forward)
     if tty_master >= 0:
-        return _proxy_tty(pid, tty_master)
+        return _proxy_tty(pid, tty_master, saved_tty)
     while True:
         try:
             wpid, status = os.waitpid(-1, 0)
@@ -34,26 +34,41 @@ def wait_container(pid: int, tty_master: int = -1) -> int:
             return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _proxy_tty(pid: int, master: int) -> int:
-    import select
+def raw_stdin() -> list | None:
+    """Put the caller's terminal in raw mode (the container's pty does the line
+    discipline); returns what restores it, None if stdin is no terminal."""
     import termios
     import tty
 
-    stdin_tty = os.isatty(0)
-    saved = None
-    if stdin_tty:
-        saved = termios.tcgetattr(0)
-        tty.setraw(0)
-        try:
-            import fcntl
+    if not os.isatty(0):
+        return None
+    saved = termios.tcgetattr(0)
+    tty.setraw(0)
+    return saved
 
-            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
-            fcntl.ioctl(master, termios.TIOCSWINSZ, size)
-        except OSError:
-            pass
+
+def _copy_size(master: int) -> None:
+    import fcntl
+    import termios
+
+    try:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass
+
+
+def _proxy_tty(pid: int, master: int, saved: list | None = None) -> int:
+    import _signal
+    import select
+    import termios
+
+    if saved is None:
+        saved = raw_stdin()
+    if saved is not None:
+        _signal.signal(28, lambda _s, _f: _copy_size(master))  # SIGWINCH: follow the caller's size
     pfd = os.pidfd_open(pid)
     try:
-        fds = [master, pfd] + ([0] if True else [])
+        fds = [master, pfd, 0]
         while True:
             try:
                 r, _, _ = select.select(fds, [], [])
