@@ -34,6 +34,10 @@ def _create_opts(g: dict, o: dict):  # noqa: ANN202
 
 def dispatch(name: str, g: dict, o: dict, pos: list[str]) -> int:
     root = g["root"]
+    if name in ("create", "run", "exec"):
+        from ..cgroups import warm  # the move into the container's cgroup, made cheap
+
+        warm.start()
     if name == "create":
         from ..runtime.create import create
 

@@ -189,6 +189,9 @@ def create(root: str, cid: str, opts: Options) -> Container:
         # (a cgroup namespace, rlimits, the exec).
         if mgr is not None:
             mgr.add_pid(pid)
+        from ..cgroups import warm
+
+        warm.stop()
         _send(chan, "cgroup")
         _wait_ready(chan, c, spec, mgr)
         c.status = st.CREATED
@@ -207,6 +210,9 @@ def create(root: str, cid: str, opts: Options) -> Container:
         c.remove()
         raise
     finally:
+        from ..cgroups import warm
+
+        warm.stop()
         c.unlock()
         if chan is not None:
             chan.close()

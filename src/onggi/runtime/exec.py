@@ -168,6 +168,9 @@ def execute(c: Container, proc: Process, opts: ExecOptions) -> int:
                 manager_for(c).add_pid(stage1)
             except OnggiError:
                 pass  # the container's cgroup may be gone with its last process
+            from ..cgroups import warm
+
+            warm.stop()
         chan.send("go")
         pid = int(chan.expect("pid", "exec")[0])
         os.waitpid(stage1, 0)
