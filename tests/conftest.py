@@ -12,17 +12,9 @@ import subprocess
 import uuid
 
 import pytest
+from support import need_root, onggi_runtime
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-
-
-def onggi_runtime() -> str | None:
-    return shutil.which("onggi-runtime")
-
-
-def need_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (namespaces, mounts, cgroups)")
 
 
 @pytest.fixture(scope="session")

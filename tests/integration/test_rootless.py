@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import need_root, onggi_runtime
+from support import need_root, onggi_runtime
 
 
 @pytest.fixture

@@ -4,10 +4,14 @@ a cgroup.
 Every write to a ``cgroup.procs`` file takes the kernel's global threadgroup rwsem for
 writing. When that lock has been idle, taking it waits for an RCU grace period (6 to 30 ms
 on the machines measured); while it is in use, and for one grace period after, it is
-taken at once. So ``create`` and ``exec`` start a thread, first thing, that re-writes the
-runtime's own pid into the cgroup it is already in (a migration to the same place, which
-changes nothing) every couple of milliseconds: the grace period passes while the runtime
-imports and parses, and the real move of the container's process finds the lock warm.
+taken at once. So ``create`` and ``exec`` start a thread that re-writes the runtime's own pid into
+the cgroup it is already in (a migration to the same place, which changes nothing) every
+couple of milliseconds: the grace period passes while the runtime forks the container's
+init, and the real move of that process finds the lock warm.
+
+The write holds ``cgroup_mutex`` while it waits, so cgroup directories must be made
+before the thread starts (a ``mkdir`` would wait behind it): ``create`` starts it right
+after its cgroup is set up.
 
 Nothing here is required: on any error (no cgroupfs, no permission) the thread stops and
 the move simply pays the wait itself.

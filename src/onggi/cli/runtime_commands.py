@@ -34,7 +34,7 @@ def _create_opts(g: dict, o: dict):  # noqa: ANN202
 
 def dispatch(name: str, g: dict, o: dict, pos: list[str]) -> int:
     root = g["root"]
-    if name in ("create", "run", "exec"):
+    if name == "exec":
         from ..cgroups import warm  # the move into the container's cgroup, made cheap
 
         warm.start()

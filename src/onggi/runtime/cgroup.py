@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 
 from ..errors import PermissionDenied, Unsupported
-from ..oci.resources import DeviceRule, Resources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..cgroups import Manager
+    from ..oci.resources import DeviceRule, Resources
     from ..oci.spec import Spec
     from .state import Container
 
@@ -23,7 +23,9 @@ _DEFAULT_ALLOW = (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "r
                   ("c", 10, 200, "rwm"))
 
 
-def device_rules(spec: "Spec") -> list[DeviceRule]:
+def device_rules(spec: "Spec") -> "list[DeviceRule]":
+    from ..oci.resources import DeviceRule
+
     rules = list(spec.linux.resources.devices)
     if not rules:
         return []
@@ -31,7 +33,9 @@ def device_rules(spec: "Spec") -> list[DeviceRule]:
                     for t, ma, mi, a in _DEFAULT_ALLOW]
 
 
-def resources_for(spec: "Spec", mgr: "Manager") -> Resources:
+def resources_for(spec: "Spec", mgr: "Manager") -> "Resources":
+    from ..oci.resources import Resources
+
     r = spec.linux.resources
     rules = device_rules(spec)
     if not mgr.device_rules_supported:
@@ -43,7 +47,7 @@ def resources_for(spec: "Spec", mgr: "Manager") -> Resources:
     return Resources(**kw)
 
 
-def has_limits(r: Resources) -> bool:
+def has_limits(r: "Resources") -> bool:
     return any((r.memory, r.cpu, r.pids_limit, r.block_io, r.hugepage_limits, r.unified,
                 r.network_class_id, r.network_priorities, r.rdma))
 

@@ -145,6 +145,11 @@ def create(root: str, cid: str, opts: Options) -> Container:
         mgr = cg.setup(spec, cid, opts.systemd_cgroup)
         if mgr is not None:
             c.cgroup = {"version": mgr.version, "paths": mgr.paths}
+            # after the mkdirs (a warming write holds cgroup_mutex through its wait), and
+            # long before init's pid is written into the cgroup
+            from ..cgroups import warm
+
+            warm.start()
         if opts.console_socket and spec.process.terminal:
             from .console import connect_socket
 

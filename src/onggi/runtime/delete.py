@@ -50,6 +50,8 @@ def delete(root: str, cid: str, force: bool = False) -> None:
 
 
 def _spec(c: Container):  # noqa: ANN202
+    if not (c.config.get("hooks") or {}).get("poststop"):
+        return None  # parse config.json only when there are hooks to run
     try:
         return c.spec()
     except Exception:
