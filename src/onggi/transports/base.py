@@ -1,0 +1,144 @@
+"""The transport abstraction: every place an image can live (a registry, an OCI layout
+directory, an archive, a ``dir:``, the local store) is a :class:`Transport` that turns a
+reference string into an :class:`ImageSource` to read from or an
+:class:`ImageDestination` to write to. One copy pipeline (:mod:`onggi.transports.copy`)
+moves images between any two of them.
+
+The destination's call order, which every implementation may rely on::
+
+    dst.supported_manifest_types()        # may be asked at any time
+    dst.has_blob(desc) / dst.put_blob(stream, desc)   # config and layers, any order,
+                                                      # possibly from several threads
+    dst.put_manifest(raw, media_type, instance)       # each image manifest, after its blobs
+    dst.put_manifest(raw, media_type, None)           # the top-level manifest or index, last
+    dst.commit()                          # makes the image visible (tags, index.json, ...)
+    dst.close()                           # always, also after an error (discards)
+
+Blobs are streams of bytes; the pipeline wraps every stream it reads in a digest and size
+check (:class:`onggi.oci.digest.Verifier`), so a source returns raw content and a
+destination may trust ``desc`` only after ``put_blob`` has read the stream to its end.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from ..errors import Unsupported
+from ..oci import mediatypes as MT
+
+__all__ = ["Descriptor", "ImageSource", "ImageDestination", "Transport"]
+
+
+class Descriptor:
+    """What the pipeline knows of a blob: media type, digest and size (plus annotations,
+    urls and platform when it came from a manifest or index)."""
+
+    __slots__ = ("media_type", "digest", "size", "annotations", "urls", "platform", "extra")
+
+    def __init__(self, media_type: str, digest: str, size: int, annotations: dict | None = None,
+                 urls: list | None = None, platform: dict | None = None, extra: dict | None = None) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.annotations = annotations
+        self.urls = urls
+        self.platform = platform
+        self.extra = extra  # other fields of the wire form, kept on round trip
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Descriptor":
+        known = {"mediaType", "digest", "size", "annotations", "urls", "platform"}
+        extra = {k: v for k, v in d.items() if k not in known} or None
+        return cls(d.get("mediaType", ""), d["digest"], int(d["size"]), d.get("annotations"),
+                   d.get("urls"), d.get("platform"), extra)
+
+    def to_json(self) -> dict:
+        d: dict = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.urls:
+            d["urls"] = self.urls
+        if self.annotations:
+            d["annotations"] = self.annotations
+        if self.platform:
+            d["platform"] = self.platform
+        if self.extra:
+            d.update(self.extra)
+        return d
+
+    def __repr__(self) -> str:
+        return f"Descriptor({self.media_type!r}, {self.digest!r}, {self.size})"
+
+
+class ImageSource:
+    """Reads one image (or index) from where it lives."""
+
+    reference: str = ""
+
+    def get_manifest(self, instance: str | None = None) -> tuple[bytes, str]:
+        """(raw bytes, media type) of the top-level manifest or index, or of the manifest
+        with digest ``instance`` inside it. Raw bytes: never re-serialised."""
+        raise NotImplementedError
+
+    def get_blob(self, desc: Descriptor) -> BinaryIO:
+        """A stream of the blob's bytes, unverified (the pipeline verifies)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "ImageSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageDestination:
+    """Writes one image (or index) to where it will live; nothing is visible before
+    ``commit``."""
+
+    reference: str = ""
+    # whether put_blob may be called from several threads at once
+    concurrent_blobs: bool = False
+
+    def supported_manifest_types(self) -> tuple[str, ...]:
+        """Media types this destination stores, preferred first."""
+        return (MT.OCI_MANIFEST, MT.OCI_INDEX, MT.DOCKER_MANIFEST, MT.DOCKER_MANIFEST_LIST)
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        """True when the destination already holds the blob (the copy can skip it)."""
+        return False
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor) -> None:
+        raise NotImplementedError
+
+    def put_manifest(self, raw: bytes, media_type: str, instance: str | None = None) -> None:
+        """Store a manifest; ``instance`` is its digest when it is one image of an index,
+        None for the top-level document."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "ImageDestination":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport:
+    """A named kind of image location (``docker``, ``oci``, ``dir`` ...)."""
+
+    name: str = ""
+
+    def validate(self, ref: str) -> None:
+        """Raise InvalidArgument for a reference this transport cannot parse."""
+
+    def source(self, ref: str, ctx: object = None) -> ImageSource:
+        raise Unsupported(f"{self.name}: cannot be read from")
+
+    def destination(self, ref: str, ctx: object = None) -> ImageDestination:
+        raise Unsupported(f"{self.name}: cannot be written to")

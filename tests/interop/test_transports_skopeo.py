@@ -1,0 +1,147 @@
+"""The file transports (``oci:``, ``oci-archive:``, ``dir:``) against skopeo, umoci and
+oci-image-tool: what onggi writes they read and validate, what they write onggi reads,
+byte for byte the same blobs and manifests. The test image is made locally by umoci
+(two layers) in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from onggi import transports as T
+from onggi.oci.digest import DigestMismatch
+from onggi.transports.copy import copy
+
+pytestmark = pytest.mark.interop
+
+SKOPEO = shutil.which("skopeo")
+UMOCI = shutil.which("umoci")
+OIT = shutil.which("oci-image-tool")
+
+
+def run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def onggi_copy(src: str, dst: str, **kw) -> str:  # noqa: ANN003
+    from onggi.transports.copy import CopyOptions
+
+    ts, rs = T.parse(src)
+    td, rd = T.parse(dst)
+    with ts.source(rs) as s, td.destination(rd) as d:
+        return copy(s, d, CopyOptions(**kw))
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> str:  # noqa: ANN001
+    if not (SKOPEO and UMOCI):
+        pytest.skip("skopeo and umoci are needed (apt-get install skopeo umoci)")
+    base = tmp_path_factory.mktemp("layout")
+    lay = str(base / "lay")
+    run(UMOCI, "init", "--layout", lay)
+    run(UMOCI, "new", "--image", f"{lay}:img")
+    for i, content in enumerate((b"first layer\n", b"second layer\n" * 100)):
+        payload = base / f"payload{i}"
+        payload.mkdir()
+        (payload / f"file{i}").write_bytes(content)
+        run(UMOCI, "insert", "--image", f"{lay}:img", str(payload), f"/data{i}")
+    return lay
+
+
+def test_oci_to_dir_matches_skopeo(layout, tmp_path):  # noqa: ANN001
+    digest = onggi_copy(f"oci:{layout}:img", f"dir:{tmp_path}/ours")
+    run(SKOPEO, "copy", "-q", f"oci:{layout}:img", f"dir:{tmp_path}/theirs")
+    ours, theirs = sorted(os.listdir(tmp_path / "ours")), sorted(os.listdir(tmp_path / "theirs"))
+    assert ours == theirs
+    for name in ours:
+        assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes(), name
+    assert json.loads(run(SKOPEO, "inspect", f"dir:{tmp_path}/ours"))["Digest"] == digest
+
+
+def test_round_trip_through_every_file_transport(layout, tmp_path):  # noqa: ANN001
+    d0 = onggi_copy(f"oci:{layout}:img", f"oci-archive:{tmp_path}/a.tar:x")
+    d1 = onggi_copy(f"oci-archive:{tmp_path}/a.tar:x", f"dir:{tmp_path}/d")
+    d2 = onggi_copy(f"dir:{tmp_path}/d", f"oci:{tmp_path}/lay2:y")
+    assert d0 == d1 == d2  # untouched manifests keep their bytes
+    # the peers read and validate what onggi wrote
+    assert json.loads(run(SKOPEO, "inspect", f"oci-archive:{tmp_path}/a.tar:x"))["Digest"] == d0
+    assert json.loads(run(SKOPEO, "inspect", f"oci:{tmp_path}/lay2:y"))["Digest"] == d0
+    if OIT:
+        assert "Validation succeeded" in run(OIT, "validate", "--type", "image", "--ref", "name=y",
+                                             f"{tmp_path}/lay2")
+    run(UMOCI, "unpack", "--image", f"{tmp_path}/lay2:y", f"{tmp_path}/bundle")
+    assert (tmp_path / "bundle/rootfs/data1/file1").read_bytes() == b"second layer\n" * 100
+    shutil.rmtree(tmp_path / "bundle")
+
+
+def test_reads_what_skopeo_writes(layout, tmp_path):  # noqa: ANN001
+    run(SKOPEO, "copy", "-q", f"oci:{layout}:img", f"oci-archive:{tmp_path}/s.tar:v")
+    digest = onggi_copy(f"oci-archive:{tmp_path}/s.tar:v", f"oci:{tmp_path}/out:v")
+    assert json.loads(run(SKOPEO, "inspect", f"oci:{layout}:img"))["Digest"] == digest
+
+
+def test_oci_layout_keeps_other_images(layout, tmp_path):  # noqa: ANN001
+    shutil.copytree(layout, tmp_path / "lay")
+    onggi_copy(f"oci:{layout}:img", f"oci:{tmp_path}/lay:copy")
+    onggi_copy(f"oci:{layout}:img", f"oci:{tmp_path}/lay:copy")  # same name again: replaced
+    index = json.loads((tmp_path / "lay/index.json").read_text())
+    names = sorted(e["annotations"]["org.opencontainers.image.ref.name"] for e in index["manifests"])
+    assert names == ["copy", "img"]
+
+
+def test_corrupt_blob_is_refused_and_nothing_is_committed(layout, tmp_path):  # noqa: ANN001
+    shutil.copytree(layout, tmp_path / "lay")
+    index = json.loads((tmp_path / "lay/index.json").read_text())
+    manifest = json.loads((tmp_path / "lay/blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    layer = manifest["layers"][-1]["digest"]
+    blob = tmp_path / "lay/blobs/sha256" / layer[7:]
+    data = bytearray(blob.read_bytes())
+    data[-5] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatch) as ei:
+        onggi_copy(f"oci:{tmp_path}/lay:img", f"oci:{tmp_path}/out:z")
+    assert layer in str(ei.value)
+    assert not (tmp_path / "out/index.json").exists()
+    assert not any(n.startswith(".tmp") for n in os.listdir(tmp_path / "out/blobs/sha256"))
+
+
+def test_dir_destination_refuses_a_foreign_directory(layout, tmp_path):  # noqa: ANN001
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious/keep.txt").write_text("mine")
+    from onggi.errors import AlreadyExists
+
+    with pytest.raises(AlreadyExists, match="not a dir: image"):
+        onggi_copy(f"oci:{layout}:img", f"dir:{tmp_path}/precious")
+    assert (tmp_path / "precious/keep.txt").read_text() == "mine"
+
+
+def test_archive_with_escaping_members_writes_nothing_outside(layout, tmp_path):  # noqa: ANN001
+    """An oci-archive whose members try to leave the archive: ``../``, absolute names and
+    symlinks are never followed or created."""
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tf:
+        for name in ("oci-layout", "index.json"):
+            tf.add(os.path.join(layout, name), arcname=name)
+        for root, _, files in os.walk(os.path.join(layout, "blobs")):
+            for f in files:
+                p = os.path.join(root, f)
+                tf.add(p, arcname=os.path.relpath(p, layout))
+        for name in (f"../{canary.name}/x", f"{canary}/abs"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            import io
+
+            tf.addfile(info, io.BytesIO(b"bad"))
+        link = tarfile.TarInfo("blobs/sha256/" + "0" * 64)
+        link.type = tarfile.SYMTYPE
+        link.linkname = str(canary)
+        tf.addfile(link)
+    onggi_copy(f"oci-archive:{evil}:img", f"oci:{tmp_path}/out:img")
+    assert os.listdir(canary) == []
