@@ -44,7 +44,8 @@ sys.exit(main())
 LAUNCH
 chmod 755 "$PREFIX/venv/bin/onggi-runtime"
 ln -sf "$PREFIX/venv/bin/onggi-runtime" /usr/local/bin/onggi-runtime
-echo "install.sh: onggi-runtime installed at /usr/local/bin/onggi-runtime (code in $SRC)"
+ln -sf "$PREFIX/venv/bin/onggi" /usr/local/bin/onggi
+echo "install.sh: onggi-runtime and onggi installed in /usr/local/bin (code in $SRC)"
 
 if [ "$DEMO" = 1 ]; then
     exec "$REPO/tools/demo.sh"

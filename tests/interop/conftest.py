@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -38,3 +39,26 @@ def make_bundle(make_bundle):  # noqa: ANN001, ANN201
         return make_bundle(args, copy_rootfs=copy_rootfs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def layout(tmp_path_factory) -> str:  # noqa: ANN001
+    """An OCI image layout made locally by umoci: image ``img`` with two layers
+    (``/data0/file0``, ``/data1/file1``). Needs skopeo and umoci."""
+    skopeo, umoci = shutil.which("skopeo"), shutil.which("umoci")
+    if not (skopeo and umoci):
+        pytest.skip("skopeo and umoci are needed (apt-get install skopeo umoci)")
+    base = tmp_path_factory.mktemp("layout")
+    lay = str(base / "lay")
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True)
+
+    run(umoci, "init", "--layout", lay)
+    run(umoci, "new", "--image", f"{lay}:img")
+    for i, content in enumerate((b"first layer\n", b"second layer\n" * 100)):
+        payload = base / f"payload{i}"
+        payload.mkdir()
+        (payload / f"file{i}").write_bytes(content)
+        run(umoci, "insert", "--image", f"{lay}:img", str(payload), f"/data{i}")
+    return lay

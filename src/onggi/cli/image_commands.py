@@ -1,0 +1,116 @@
+"""``onggi image ...``: skopeo's commands, with its flag names and output formats."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .main import Group
+
+
+class ImageGroup(Group):
+    error_code = 1  # skopeo's
+
+
+def _platform(os_: str | None, arch: str | None, variant: str | None) -> object:
+    if not (os_ or arch or variant):
+        return None
+    from ..oci import platform as P
+
+    host = P.host()
+    return P.Platform(os=os_ or host.os, architecture=arch or host.architecture,
+                      variant=variant if variant is not None else (None if arch else host.variant))
+
+
+def platform_options(f):  # noqa: ANN001, ANN201
+    f = click.option("--override-variant", "variant", metavar="VARIANT",
+                     help="use VARIANT instead of the machine's for choosing images")(f)
+    f = click.option("--override-os", "os_", metavar="OS", help="use OS instead of the running OS for choosing images")(f)
+    f = click.option("--override-arch", "arch", metavar="ARCH",
+                     help="use ARCH instead of the machine's architecture for choosing images")(f)
+    return f
+
+
+def _open_source(name: str):  # noqa: ANN202
+    from .. import transports as T
+
+    t, ref = T.parse(name)
+    return t.source(ref)
+
+
+@click.group(cls=ImageGroup)
+def image() -> None:
+    """Move, inspect and delete images in registries, layouts and archives (skopeo)."""
+
+
+@image.command("copy")
+@click.argument("source")
+@click.argument("destination")
+@click.option("-a", "--all", "all_images", is_flag=True, help="copy every image of a list, and the list")
+@click.option("--dest-compress-format", type=click.Choice(["gzip", "zstd"]),
+              help="compress layers with this format when writing the destination")
+@click.option("--preserve-digests", is_flag=True, help="fail rather than change any manifest digest")
+@click.option("-q", "--quiet", is_flag=True, help="print no progress")
+@click.option("--digestfile", type=click.Path(dir_okay=False), help="write the copied manifest's digest here")
+@platform_options
+def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_format: str | None,
+             preserve_digests: bool, quiet: bool, digestfile: str | None, os_: str | None,
+             arch: str | None, variant: str | None) -> None:
+    """Copy an image from SOURCE to DESTINATION (TRANSPORT:REFERENCE each)."""
+    from .. import transports as T
+    from ..transports.copy import CopyOptions, copy
+    from .progress import for_stream
+
+    progress = for_stream(quiet)
+    ts, rs = T.parse(source)
+    td, rd = T.parse(destination)
+    try:
+        with ts.source(rs) as src, td.destination(rd) as dst:
+            if progress is not None:
+                progress.message("Getting image source signatures")
+            digest = copy(src, dst, CopyOptions(all_images=all_images, platform=_platform(os_, arch, variant),
+                                                compress=dest_compress_format,
+                                                preserve_digests=preserve_digests, progress=progress))
+        if progress is not None:
+            progress.message("Writing manifest to image destination")
+    finally:
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+    if digestfile:
+        with open(digestfile, "w") as f:
+            f.write(digest)
+
+
+@image.command("inspect")
+@click.argument("name")
+@click.option("--raw", is_flag=True, help="print the manifest (or index) as stored")
+@click.option("--config", "show_config", is_flag=True, help="print the image's config")
+@platform_options
+def inspect_cmd(name: str, raw: bool, show_config: bool, os_: str | None, arch: str | None,
+                variant: str | None) -> None:
+    """Show an image's manifest, config, or a summary of both."""
+    from ..transports import inspect as I
+
+    plat = _platform(os_, arch, variant)
+    with _open_source(name) as src:
+        if raw and show_config:
+            sys.stdout.buffer.write(I.config_bytes(src, plat))
+        elif raw:
+            sys.stdout.buffer.write(I.raw_manifest(src))
+        elif show_config:
+            import json
+
+            click.echo(I.dumps(json.loads(I.config_bytes(src, plat))))
+        else:
+            click.echo(I.dumps(I.summary(src, plat)))
+
+
+@image.command("manifest-digest")
+@click.argument("manifest_file", type=click.Path(exists=True, dir_okay=False))
+def manifest_digest_cmd(manifest_file: str) -> None:
+    """Print the digest of a manifest file."""
+    from ..oci.digest import of_bytes
+
+    with open(manifest_file, "rb") as f:
+        click.echo(of_bytes(f.read()))

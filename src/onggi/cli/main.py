@@ -1,0 +1,67 @@
+"""``onggi``: the engine and image command line (podman- and skopeo-like).
+
+The commands hold no logic: parse, call one library function, print, map the error
+category to an exit code. ``onggi image ...`` follows skopeo (errors exit 1); the
+podman-like top-level commands exit 125 on an error of onggi itself, as podman does.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import OnggiError
+
+VERSION = "0.1.0"
+
+
+class Group(click.Group):
+    """Turns onggi errors into one ``Error: ...`` line and the group's exit code (the
+    innermost group decides: ``image`` says 1 like skopeo, the top level 125 like podman)."""
+
+    error_code = 125
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OnggiError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(self.error_code)
+        except OSError as e:
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            click.echo(f"Error: {e.strerror or e}{where}", err=True)
+            sys.exit(self.error_code)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, "-v", "--version", prog_name="onggi", message="%(prog)s version %(version)s")
+def cli() -> None:
+    """onggi (옹기): run containers, and move, store and inspect their images."""
+
+
+def _register() -> None:
+    from .image_commands import image
+
+    cli.add_command(image)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        cli.main(args=argv, prog_name="onggi", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return 125 if e.exit_code == 2 else e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 130
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
