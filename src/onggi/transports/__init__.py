@@ -17,6 +17,7 @@ _REGISTRY: dict[str, object] = {
     "dir": "onggi.transports.dirlayout:DirTransport",
     "oci": "onggi.transports.ocilayout:OCITransport",
     "oci-archive": "onggi.transports.ociarchive:OCIArchiveTransport",
+    "docker-archive": "onggi.transports.dockerarchive:DockerArchiveTransport",
 }
 
 
