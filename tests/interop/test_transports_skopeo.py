@@ -129,3 +129,60 @@ def test_archive_with_escaping_members_writes_nothing_outside(layout, tmp_path):
         tf.addfile(link)
     onggi_copy(f"oci-archive:{evil}:img", f"oci:{tmp_path}/out:img")
     assert os.listdir(canary) == []
+
+
+def _multiarch(layout: str, dest) -> str:  # noqa: ANN001
+    """Copy ``layout``'s image into ``dest`` as an OCI index of two images: the original
+    (amd64) and one whose config says arm64/v8 (same layers); returns the layout path."""
+    shutil.copytree(layout, dest)
+    blobs = os.path.join(dest, "blobs/sha256")
+    index = json.loads(open(os.path.join(dest, "index.json")).read())
+    entry = index["manifests"][0]
+    raw = open(os.path.join(blobs, entry["digest"][7:]), "rb").read()
+    manifest = json.loads(raw)
+    config = json.loads(open(os.path.join(blobs, manifest["config"]["digest"][7:]), "rb").read())
+    config.update(architecture="arm64", variant="v8")
+    import hashlib
+
+    def put(data: bytes) -> str:
+        h = hashlib.sha256(data).hexdigest()
+        open(os.path.join(blobs, h), "wb").write(data)
+        return "sha256:" + h
+
+    cfg = json.dumps(config).encode()
+    manifest["config"] = dict(manifest["config"], digest=put(cfg), size=len(cfg))
+    arm = json.dumps(manifest).encode()
+    entries = [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": entry["digest"],
+                "size": entry["size"], "platform": {"os": "linux", "architecture": "amd64"}},
+               {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(arm),
+                "size": len(arm), "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]
+    idx = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                      "manifests": entries}).encode()
+    index["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(idx),
+                           "size": len(idx), "annotations": {"org.opencontainers.image.ref.name": "multi"}}]
+    open(os.path.join(dest, "index.json"), "w").write(json.dumps(index))
+    return str(dest)
+
+
+def test_index_platform_choice_and_all(layout, tmp_path):  # noqa: ANN001
+    import platform as host
+
+    if host.machine() not in ("x86_64", "amd64"):
+        pytest.skip("the test image's first entry is amd64")
+    multi = _multiarch(layout, tmp_path / "multi")
+    amd = json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{multi}:multi"))["manifests"][0]["digest"]
+    arm = json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{multi}:multi"))["manifests"][1]["digest"]
+    assert onggi_copy(f"oci:{multi}:multi", f"dir:{tmp_path}/host") == amd
+    from onggi.oci.platform import Platform
+
+    assert onggi_copy(f"oci:{multi}:multi", f"dir:{tmp_path}/arm",
+                      platform=Platform("linux", "arm64", "v8")) == arm
+    top = onggi_copy(f"oci:{multi}:multi", f"oci:{tmp_path}/all:multi", all_images=True)
+    assert json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{tmp_path}/all:multi"))["manifests"][1]["digest"] == arm
+    assert run(SKOPEO, "manifest-digest", os.path.join(tmp_path, "all/blobs/sha256", top[7:])).strip() == top
+    # skopeo chooses the same image for this host
+    assert json.loads(run(SKOPEO, "inspect", f"oci:{tmp_path}/all:multi"))["Architecture"] == "amd64"
+    from onggi.errors import NotFound
+
+    with pytest.raises(NotFound, match="linux/s390x.*it has: linux/amd64, linux/arm64/v8"):
+        onggi_copy(f"oci:{multi}:multi", f"dir:{tmp_path}/s390", platform=Platform("linux", "s390x"))

@@ -20,7 +20,10 @@ OCI_LAYOUT_HEADER = "application/vnd.oci.layout.header.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"  # uncompressed
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_ZSTD = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 DOCKER_LAYER_FOREIGN_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 # schema 1 is deprecated and refused, but named so the error can say so
 DOCKER_MANIFEST_V1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -34,9 +37,8 @@ CONFIGS = frozenset((OCI_CONFIG, DOCKER_CONFIG))
 LAYERS = {
     OCI_LAYER: "none", OCI_LAYER_GZIP: "gzip", OCI_LAYER_ZSTD: "zstd",
     OCI_LAYER_NONDIST: "none", OCI_LAYER_NONDIST_GZIP: "gzip", OCI_LAYER_NONDIST_ZSTD: "zstd",
-    DOCKER_LAYER_GZIP: "gzip", DOCKER_LAYER_FOREIGN_GZIP: "gzip",
-    # Docker manifests may carry these too (e.g. zstd layers pushed by buildkit)
-    "application/vnd.docker.image.rootfs.diff.tar": "none",
+    DOCKER_LAYER: "none", DOCKER_LAYER_GZIP: "gzip", DOCKER_LAYER_ZSTD: "zstd",
+    DOCKER_LAYER_FOREIGN: "none", DOCKER_LAYER_FOREIGN_GZIP: "gzip",
 }
 
 # the Accept header a client sends for manifests: everything it can read
@@ -45,11 +47,13 @@ MANIFEST_ACCEPT = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFES
 
 def layer_type(compression: str, docker: bool = False) -> str:
     """The layer media type for a compression ("gzip", "zstd", "none") in an OCI or a
-    Docker manifest."""
+    Docker manifest. zstd in a Docker manifest is refused, as skopeo does (Docker's own
+    zstd type is not in its manifest spec)."""
     if docker:
-        if compression == "gzip":
-            return DOCKER_LAYER_GZIP
-        if compression == "none":
-            return "application/vnd.docker.image.rootfs.diff.tar"
-        return OCI_LAYER_ZSTD  # what docker and buildkit write for zstd
+        if compression == "zstd":
+            from ..errors import Unsupported
+
+            raise Unsupported("zstd layers cannot be written in a Docker v2 schema 2 manifest: "
+                              "use gzip, or an OCI destination")
+        return {"gzip": DOCKER_LAYER_GZIP, "none": DOCKER_LAYER}[compression]
     return {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}[compression]

@@ -25,47 +25,24 @@ from typing import BinaryIO
 
 from ..errors import Unsupported
 from ..oci import mediatypes as MT
+from ..oci.image import Descriptor
 
-__all__ = ["Descriptor", "ImageSource", "ImageDestination", "Transport"]
+__all__ = ["BytesReader", "Descriptor", "ImageSource", "ImageDestination", "Transport"]
 
 
-class Descriptor:
-    """What the pipeline knows of a blob: media type, digest and size (plus annotations,
-    urls and platform when it came from a manifest or index)."""
+class BytesReader:
+    """A minimal binary reader over bytes in memory (manifests, configs)."""
 
-    __slots__ = ("media_type", "digest", "size", "annotations", "urls", "platform", "extra")
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
 
-    def __init__(self, media_type: str, digest: str, size: int, annotations: dict | None = None,
-                 urls: list | None = None, platform: dict | None = None, extra: dict | None = None) -> None:
-        self.media_type = media_type
-        self.digest = digest
-        self.size = size
-        self.annotations = annotations
-        self.urls = urls
-        self.platform = platform
-        self.extra = extra  # other fields of the wire form, kept on round trip
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.data) if n < 0 else self.pos + n
+        b, self.pos = self.data[self.pos:end], min(end, len(self.data))
+        return b
 
-    @classmethod
-    def from_json(cls, d: dict) -> "Descriptor":
-        known = {"mediaType", "digest", "size", "annotations", "urls", "platform"}
-        extra = {k: v for k, v in d.items() if k not in known} or None
-        return cls(d.get("mediaType", ""), d["digest"], int(d["size"]), d.get("annotations"),
-                   d.get("urls"), d.get("platform"), extra)
-
-    def to_json(self) -> dict:
-        d: dict = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
-        if self.urls:
-            d["urls"] = self.urls
-        if self.annotations:
-            d["annotations"] = self.annotations
-        if self.platform:
-            d["platform"] = self.platform
-        if self.extra:
-            d.update(self.extra)
-        return d
-
-    def __repr__(self) -> str:
-        return f"Descriptor({self.media_type!r}, {self.digest!r}, {self.size})"
+    def close(self) -> None:
+        pass
 
 
 class ImageSource:

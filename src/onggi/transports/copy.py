@@ -12,26 +12,19 @@ it is written after its blobs. Untouched manifests keep their exact bytes (and d
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Callable
 
 from ..errors import FailedPrecondition, InvalidArgument, Unsupported
+from ..oci import image as I
 from ..oci import mediatypes as MT
 from ..oci.digest import Verifier, compute, of_bytes
 from . import manifests as M
-from .base import Descriptor, ImageDestination, ImageSource
+from .base import BytesReader, Descriptor, ImageDestination, ImageSource
 
 _CHUNK = 1 << 20
-
-# OCI <-> Docker schema 2: the media types that change with the format
-_TO_DOCKER = {MT.OCI_MANIFEST: MT.DOCKER_MANIFEST, MT.OCI_INDEX: MT.DOCKER_MANIFEST_LIST,
-              MT.OCI_CONFIG: MT.DOCKER_CONFIG, MT.OCI_LAYER_GZIP: MT.DOCKER_LAYER_GZIP,
-              MT.OCI_LAYER_NONDIST_GZIP: MT.DOCKER_LAYER_FOREIGN_GZIP}
-_TO_OCI = {v: k for k, v in _TO_DOCKER.items()}
-
 
 class CopyOptions:
     __slots__ = ("all_images", "platform", "compress", "preserve_digests", "progress", "parallel")
@@ -87,17 +80,14 @@ def copy(src: ImageSource, dst: ImageDestination, opts: CopyOptions | None = Non
     top-level manifest as written."""
     opts = opts or CopyOptions()
     raw, mt = src.get_manifest()
-    what = f"{src.reference}: manifest"
     if M.is_index(mt):
         if opts.all_images:
             raw, mt = _copy_index(src, dst, raw, mt, opts)
         else:
-            chosen = _choose(M.instances_of(raw, what), opts.platform, src.reference)
+            index = M.parse_index(raw, mt, f"{src.reference}: index")
+            chosen = _choose(list(index.manifests), opts.platform, src.reference)
             raw, mt = src.get_manifest(chosen.digest)
             raw, mt = _copy_image(src, dst, raw, mt, None, opts)
-            dst.put_manifest(raw, mt, None)
-            dst.commit()
-            return of_bytes(raw)
     else:
         raw, mt = _copy_image(src, dst, raw, mt, None, opts)
     dst.put_manifest(raw, mt, None)
@@ -109,74 +99,70 @@ def _choose(instances: list[Descriptor], wanted: object, ref: str) -> Descriptor
     from ..oci import platform as P
 
     want = wanted if wanted is not None else P.host()
-    return P.choose(instances, want, what=ref)
-
-
-def _copy_index(src: ImageSource, dst: ImageDestination, raw: bytes, mt: str,
-                opts: CopyOptions) -> tuple[bytes, str]:
-    what = f"{src.reference}: index"
-    changed = {}
-    for desc in M.instances_of(raw, what):
-        iraw, imt = src.get_manifest(desc.digest)
-        if M.is_index(imt):
-            raise Unsupported(f"{what}: nested index {desc.digest} is not supported")
-        new_raw, new_mt = _copy_image(src, dst, iraw, imt, desc.digest, opts)
-        new_digest = of_bytes(new_raw)
-        dst.put_manifest(new_raw, new_mt, new_digest)
-        if new_raw != iraw:
-            changed[desc.digest] = (new_digest, len(new_raw), new_mt)
-    target = _target_type(mt, dst)
-    if not changed and target == mt:
-        return raw, mt
-    if opts.preserve_digests:
-        raise FailedPrecondition(f"{what}: copying would change the index digest, but "
-                                 f"--preserve-digests was given")
-    doc = M.load(raw, what)
-    for entry in doc.get("manifests") or []:
-        if entry.get("digest") in changed:
-            entry["digest"], entry["size"], entry["mediaType"] = changed[entry["digest"]]
-        elif target != mt:
-            entry["mediaType"] = _map_type(entry.get("mediaType", ""), target)
-    if target != mt:
-        doc["mediaType"] = target
-    return json.dumps(doc, separators=(",", ":")).encode(), target
+    return P.choose(instances, want, what=ref)  # type: ignore[arg-type]
 
 
 def _target_type(mt: str, dst: ImageDestination) -> str:
     supported = dst.supported_manifest_types()
     if mt in supported:
         return mt
-    alt = _TO_DOCKER.get(mt) or _TO_OCI.get(mt)
+    alt = {MT.OCI_MANIFEST: MT.DOCKER_MANIFEST, MT.DOCKER_MANIFEST: MT.OCI_MANIFEST,
+           MT.OCI_INDEX: MT.DOCKER_MANIFEST_LIST, MT.DOCKER_MANIFEST_LIST: MT.OCI_INDEX}.get(mt)
     if alt in supported:
-        return alt
+        return alt  # type: ignore[return-value]
     raise Unsupported(f"{dst.reference}: cannot store a {mt} (it takes {', '.join(supported)})")
 
 
-def _map_type(media_type: str, target_manifest_type: str) -> str:
-    docker = target_manifest_type in (MT.DOCKER_MANIFEST, MT.DOCKER_MANIFEST_LIST)
-    table = _TO_DOCKER if docker else _TO_OCI
-    if docker and media_type == MT.OCI_LAYER_ZSTD:
-        raise Unsupported("a zstd layer cannot be stored in a Docker schema 2 manifest "
-                          "(use --dest-compress-format gzip, or an OCI destination)")
-    if docker and media_type == MT.OCI_LAYER:
-        return "application/vnd.docker.image.rootfs.diff.tar"
-    if not docker and media_type == "application/vnd.docker.image.rootfs.diff.tar":
-        return MT.OCI_LAYER
-    return table.get(media_type, media_type)
+def _copy_index(src: ImageSource, dst: ImageDestination, raw: bytes, mt: str,
+                opts: CopyOptions) -> tuple[bytes, str]:
+    what = f"{src.reference}: index"
+    index = M.parse_index(raw, mt, what)
+    target = _target_type(mt, dst)
+    children = []
+    for desc in index.manifests:
+        iraw, imt = src.get_manifest(desc.digest)
+        if M.is_index(imt):
+            raise Unsupported(f"{what}: nested index {desc.digest} is not supported")
+        new_raw, new_mt = _copy_image(src, dst, iraw, imt, desc.digest, opts)
+        new_digest = of_bytes(new_raw)
+        dst.put_manifest(new_raw, new_mt, new_digest)
+        children.append(Descriptor.new(new_mt, new_digest, len(new_raw)))
+    unchanged = all(c.digest == d.digest and c.media_type == d.media_type
+                    for c, d in zip(children, index.manifests))
+    if unchanged and target == mt:
+        return raw, mt
+    if opts.preserve_digests:
+        raise FailedPrecondition(f"{what}: copying would change the index digest, but "
+                                 f"--preserve-digests was given")
+    from ..oci.imageconfig import convert_index
+
+    new = convert_index(index, children, target == MT.DOCKER_MANIFEST_LIST, what)
+    return I.serialize(new), target
 
 
 def _copy_image(src: ImageSource, dst: ImageDestination, raw: bytes, mt: str, instance: str | None,
                 opts: CopyOptions) -> tuple[bytes, str]:
     what = f"{src.reference}: manifest {instance or ''}".rstrip()
-    config, layers = M.blobs_of(raw, what)
+    m = M.parse_manifest(raw, mt, what)
     target = _target_type(mt, dst)
-    jobs = [(config, "config", None)] + [(d, f"layer {i + 1}/{len(layers)}", opts.compress)
-                                         for i, d in enumerate(layers)]
+    to_oci = m.docker and target == MT.OCI_MANIFEST
+    new_config = None
+    if to_oci:  # skopeo rewrites the config with the OCI fields only: a new config blob
+        from ..oci.imageconfig import to_oci as convert
+
+        config_blob = _read_small(src, m.config, f"{src.reference}: config {m.config.digest}")
+        _, new_config = convert(m, config_blob, what)
+    layers = list(m.layers)
+    jobs: list[tuple[Descriptor, str, str | None]] = [(d, f"layer {i + 1}/{len(layers)}", opts.compress)
+                                                      for i, d in enumerate(layers)]
+    if new_config is None:
+        jobs.insert(0, (m.config, "config", None))
     results: dict[int, Descriptor] = {}
 
     def one(i: int) -> None:
         desc, label, compress = jobs[i]
-        results[i] = _copy_blob(src, dst, desc, f"{src.reference}: {label} {desc.digest}", compress, opts)
+        results[i] = _copy_blob(src, dst, desc, f"{src.reference}: {label} {desc.digest}", compress,
+                                opts, docker=m.docker)
 
     workers = max(1, opts.parallel if dst.concurrent_blobs else 1)
     if workers > 1 and len(jobs) > 1:
@@ -186,23 +172,41 @@ def _copy_image(src: ImageSource, dst: ImageDestination, raw: bytes, mt: str, in
     else:
         for i in range(len(jobs)):
             one(i)
-    new_layers = [results[i + 1] for i in range(len(layers))]
+    first = 0 if new_config is not None else 1
+    new_layers = [results[first + i] for i in range(len(layers))]
     same = all(n.digest == o.digest and n.media_type == o.media_type for n, o in zip(new_layers, layers))
     if same and target == mt:
         return raw, mt
     if opts.preserve_digests:
         raise FailedPrecondition(f"{what}: copying would change the manifest digest (format or "
                                  f"compression), but --preserve-digests was given")
-    doc = M.load(raw, what)
-    doc["mediaType"] = target
-    doc["config"]["mediaType"] = _map_type(config.media_type, target)
-    doc["layers"] = [dict(old_json, digest=n.digest, size=n.size, mediaType=_map_type(n.media_type, target))
-                     for old_json, n in zip(doc.get("layers") or [], new_layers)]
-    return json.dumps(doc, separators=(",", ":")).encode(), target
+    out = m.replace(layers=new_layers) if not same else m
+    if target == MT.DOCKER_MANIFEST and not m.docker:
+        from ..oci.imageconfig import to_docker
+
+        out = to_docker(out, what)
+    elif to_oci:
+        from ..oci.imageconfig import to_oci as convert
+
+        out, cfg = convert(out, config_blob, what)
+        cdesc = out.config
+        if not dst.has_blob(cdesc):
+            dst.put_blob(BytesReader(cfg), cdesc)
+    return I.serialize(out), target
+
+
+def _read_small(src: ImageSource, desc: Descriptor, what: str) -> bytes:
+    stream = src.get_blob(desc)
+    try:
+        r = VerifyingReader(stream, desc, what)
+        data = b"".join(iter(lambda: r.read(_CHUNK), b""))
+    finally:
+        stream.close()
+    return data
 
 
 def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, what: str,
-               compress: str | None, opts: CopyOptions) -> Descriptor:
+               compress: str | None, opts: CopyOptions, docker: bool = False) -> Descriptor:
     prog = opts.progress
     current = MT.LAYERS.get(desc.media_type)
     recompress = compress is not None and current is not None and current != compress
@@ -220,7 +224,7 @@ def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, what: 
             dst.put_blob(reader, desc)
             out = desc
         else:
-            out = _recompress(reader, dst, desc, current, compress, what)
+            out = _recompress(reader, dst, desc, current, compress, what, docker)
     finally:
         stream.close()
     if prog:
@@ -229,7 +233,7 @@ def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, what: 
 
 
 def _recompress(reader: VerifyingReader, dst: ImageDestination, desc: Descriptor, current: str,
-                target: str, what: str) -> Descriptor:
+                target: str, what: str, docker: bool) -> Descriptor:
     """Decompress and compress again into a temporary file (the new digest must be known
     before the destination takes the blob), then hand that file to the destination."""
     from ..image import compression as C
@@ -251,8 +255,7 @@ def _recompress(reader: VerifyingReader, dst: ImageDestination, desc: Descriptor
             f.seek(0)
             digest, size = compute(f)
             f.seek(0)
-            docker = desc.media_type.startswith("application/vnd.docker.")
-            new = Descriptor(MT.layer_type(target, docker), digest, size, desc.annotations, desc.urls)
+            new = Descriptor.new(MT.layer_type(target, docker), digest, size, annotations=desc.annotations)
             if not dst.has_blob(new):
                 dst.put_blob(f, new)
             return new

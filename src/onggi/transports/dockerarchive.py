@@ -93,9 +93,9 @@ class DockerArchiveSource(ImageSource):
         layers = []
         for name in entry.get("Layers") or []:
             layers.append(self._describe(name, DOCKER_TAR))
-        doc = {"schemaVersion": 2, "mediaType": MT.DOCKER_MANIFEST, "config": config.to_json(),
-               "layers": [d.to_json() for d in layers]}
-        self._manifest = json.dumps(doc, indent=3).encode()
+        from ..oci.image import Manifest, serialize
+
+        self._manifest = serialize(Manifest.new(config, layers, docker=True))
 
     def _describe(self, name: str, media_type: str) -> Descriptor:
         path = self._files.path(name)
@@ -112,7 +112,7 @@ class DockerArchiveSource(ImageSource):
             media_type = MT.DOCKER_LAYER_GZIP
         digest = f"sha256:{h.hexdigest()}"
         self._paths[digest] = path
-        return Descriptor(media_type, digest, size)
+        return Descriptor.new(media_type, digest, size)
 
     def get_manifest(self, instance: str | None = None) -> tuple[bytes, str]:
         if instance is not None and instance != of_bytes(self._manifest):

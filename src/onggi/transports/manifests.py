@@ -1,14 +1,15 @@
 """What the transports and the copy pipeline need to know of a manifest or index: its
 media type, the blobs it references and the images an index lists. The documents stay
-raw bytes (their digest is their identity); validation is :mod:`onggi.oci.image`'s."""
+raw bytes (their digest is their identity); :mod:`onggi.oci.image` validates them."""
 
 from __future__ import annotations
 
 import json
 
 from ..errors import InvalidArgument, Unsupported
+from ..oci import image as I
 from ..oci import mediatypes as MT
-from .base import Descriptor
+from ..oci.image import Descriptor
 
 
 def load(raw: bytes, what: str) -> dict:
@@ -21,44 +22,39 @@ def load(raw: bytes, what: str) -> dict:
     return doc
 
 
-def media_type_of(raw: bytes, what: str) -> str:
-    """The media type of a manifest or index from its own fields (``mediaType``, else
-    its shape, as the image spec allows for OCI documents that omit it)."""
-    doc = load(raw, what)
-    mt = doc.get("mediaType")
-    if mt in (MT.DOCKER_MANIFEST_V1, MT.DOCKER_MANIFEST_V1_SIGNED) or doc.get("schemaVersion") == 1:
+def media_type_of(raw: bytes, what: str, declared: str | None = None) -> str:
+    """The media type of a manifest or index (its ``mediaType``, else its shape);
+    Docker schema 1 is refused as deprecated."""
+    mt = I.detect(raw, declared, what)
+    if mt in I.SCHEMA1:
         raise Unsupported(f"{what}: Docker image manifest schema 1 is deprecated and not supported")
-    if isinstance(mt, str) and mt:
-        if mt not in MT.INDEXES and mt not in MT.MANIFESTS:
-            raise InvalidArgument(f"{what}: unknown manifest media type {mt!r}")
-        return mt
-    if "manifests" in doc:
-        return MT.OCI_INDEX
-    if "config" in doc and "layers" in doc:
-        return MT.OCI_MANIFEST
-    raise InvalidArgument(f"{what}: neither an image manifest nor an index (no mediaType, "
-                          f"no config/layers, no manifests)")
+    return mt
 
 
 def is_index(media_type: str) -> bool:
     return media_type in MT.INDEXES
 
 
-def blobs_of(raw: bytes, what: str) -> tuple[Descriptor, list[Descriptor]]:
+def parse_manifest(raw: bytes, media_type: str | None, what: str) -> I.Manifest:
+    m = I.parse(raw, media_type, what)
+    if not isinstance(m, I.Manifest):
+        raise InvalidArgument(f"{what}: expected an image manifest, got an index")
+    return m
+
+
+def parse_index(raw: bytes, media_type: str | None, what: str) -> I.Index:
+    m = I.parse(raw, media_type, what)
+    if not isinstance(m, I.Index):
+        raise InvalidArgument(f"{what}: expected an index, got an image manifest")
+    return m
+
+
+def blobs_of(raw: bytes, what: str, media_type: str | None = None) -> tuple[Descriptor, list[Descriptor]]:
     """(config, layers) of an image manifest."""
-    doc = load(raw, what)
-    try:
-        config = Descriptor.from_json(doc["config"])
-        layers = [Descriptor.from_json(d) for d in doc.get("layers") or []]
-    except (KeyError, TypeError, ValueError) as e:
-        raise InvalidArgument(f"{what}: malformed descriptor: {e}") from None
-    return config, layers
+    m = parse_manifest(raw, media_type, what)
+    return m.config, list(m.layers)
 
 
-def instances_of(raw: bytes, what: str) -> list[Descriptor]:
+def instances_of(raw: bytes, what: str, media_type: str | None = None) -> list[Descriptor]:
     """The manifests an index lists, in order."""
-    doc = load(raw, what)
-    try:
-        return [Descriptor.from_json(d) for d in doc.get("manifests") or []]
-    except (KeyError, TypeError, ValueError) as e:
-        raise InvalidArgument(f"{what}: malformed descriptor in manifests: {e}") from None
+    return list(parse_index(raw, media_type, what).manifests)

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from ..errors import InvalidArgument, NotFound
 from ..oci import mediatypes as MT
 from ..oci.digest import Verifier, of_bytes, parse
-from .base import Descriptor, ImageDestination, ImageSource, Transport
+from .base import BytesReader, Descriptor, ImageDestination, ImageSource, Transport
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -69,7 +69,7 @@ class OCISource(ImageSource):
             if len(matches) != 1:
                 raise InvalidArgument(f"{self.reference}: the layout holds {len(matches)} images: "
                                       f"name one (oci:PATH:NAME)")
-        self.top = Descriptor.from_json(matches[-1])
+        self.top = Descriptor.parse(matches[-1], f"{self.reference}: index.json manifests entry")
 
     def get_manifest(self, instance: str | None = None) -> tuple[bytes, str]:
         desc = self.top if instance is None else None
@@ -138,7 +138,7 @@ class OCIDestination(ImageDestination):
 
     def put_manifest(self, raw: bytes, media_type: str, instance: str | None = None) -> None:
         digest = of_bytes(raw)
-        self.put_blob(_Bytes(raw), Descriptor(media_type, digest, len(raw)))
+        self.put_blob(BytesReader(raw), Descriptor.new(media_type, digest, len(raw)))
         if instance is None:
             self._top = (raw, media_type)
 
@@ -163,16 +163,6 @@ class OCIDestination(ImageDestination):
                    json.dumps(index, separators=(",", ":")).encode())
         finally:
             os.close(fd)
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        b, self.pos = self.data[self.pos:end], min(end, len(self.data))
-        return b
 
 
 def _write(path: str, data: bytes) -> None:
