@@ -101,12 +101,11 @@ class RootfsBuilder:
         try:
             if is_bind:
                 try:
-                    st = os.stat(src)
+                    os.stat(src)
                 except OSError as e:
                     raise _err(e, f"{where}.source {src}") from None
                 fd = (mkdir_all(self.root_fd, m.destination) if os.path.isdir(src)
                       else ensure_file(self.root_fd, m.destination))
-                del st
             else:
                 fd = mkdir_all(self.root_fd, m.destination)
         except OSError as e:

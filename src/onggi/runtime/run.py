@@ -3,8 +3,6 @@ signals to it, and delete it when it exits, returning its exit status."""
 
 from __future__ import annotations
 
-import os
-
 from .create import Options, create
 from .start import start
 

@@ -16,11 +16,10 @@ import shutil
 from typing import BinaryIO
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound, Unsupported
-from ..oci.digest import Verifier, of_bytes, parse
-from .base import Descriptor, ImageDestination, ImageSource, Transport
+from ..oci.digest import of_bytes, parse
+from .base import Descriptor, ImageDestination, ImageSource, Transport, write_verified
 
 VERSION = "Directory Transport Version: 1.1\n"
-_CHUNK = 1 << 20
 
 
 def _blob_name(digest: str, what: str) -> str:
@@ -85,25 +84,8 @@ class DirDestination(ImageDestination):
             return False
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor) -> None:
-        name = _blob_name(desc.digest, "blob")
-        tmp = os.path.join(self.path, f".{name}.{os.getpid()}.{id(stream)}.tmp")
-        v = Verifier(desc.digest, desc.size, f"{self.reference}: blob {desc.digest}")
-        try:
-            with open(tmp, "wb") as out:
-                while True:
-                    b = stream.read(_CHUNK)
-                    if not b:
-                        break
-                    v.update(b)
-                    out.write(b)
-            v.finish()
-            os.rename(tmp, os.path.join(self.path, name))
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        final = os.path.join(self.path, _blob_name(desc.digest, "blob"))
+        write_verified(stream, desc, final, f"{self.reference}: blob {desc.digest}")
 
     def put_manifest(self, raw: bytes, media_type: str, instance: str | None = None) -> None:
         if instance is None:

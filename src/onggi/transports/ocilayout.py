@@ -19,12 +19,11 @@ from typing import BinaryIO
 
 from ..errors import InvalidArgument, NotFound
 from ..oci import mediatypes as MT
-from ..oci.digest import Verifier, of_bytes, parse
-from .base import BytesReader, Descriptor, ImageDestination, ImageSource, Transport
+from ..oci.digest import of_bytes, parse
+from .base import BytesReader, Descriptor, ImageDestination, ImageSource, Transport, write_verified
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
-_CHUNK = 1 << 20
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -117,24 +116,7 @@ class OCIDestination(ImageDestination):
     def put_blob(self, stream: BinaryIO, desc: Descriptor) -> None:
         final = blob_path(self.path, desc.digest)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(final), f".tmp-{os.getpid()}-{id(stream)}")
-        v = Verifier(desc.digest, desc.size, f"{self.reference}: blob {desc.digest}")
-        try:
-            with open(tmp, "wb") as out:
-                while True:
-                    b = stream.read(_CHUNK)
-                    if not b:
-                        break
-                    v.update(b)
-                    out.write(b)
-            v.finish()
-            os.rename(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_verified(stream, desc, final, f"{self.reference}: blob {desc.digest}")
 
     def put_manifest(self, raw: bytes, media_type: str, instance: str | None = None) -> None:
         digest = of_bytes(raw)
