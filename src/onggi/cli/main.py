@@ -41,8 +41,10 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .. import transports
     from .image_commands import image
 
+    transports.register("onggi", "onggi.image.store_transport:StoreTransport")
     cli.add_command(image)
 
 

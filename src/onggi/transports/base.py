@@ -14,9 +14,9 @@ The destination's call order, which every implementation may rely on::
     dst.commit()                          # makes the image visible (tags, index.json, ...)
     dst.close()                           # always, also after an error (discards)
 
-Blobs are streams of bytes; the pipeline wraps every stream it reads in a digest and size
-check (:class:`onggi.oci.digest.Verifier`), so a source returns raw content and a
-destination may trust ``desc`` only after ``put_blob`` has read the stream to its end.
+Blobs are streams of bytes. A source returns raw content; every blob is checked for
+digest and size once on its way: by the destination when it says ``verifies_blobs``
+(they all write through a :class:`onggi.oci.digest.Verifier`), else by the pipeline.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class ImageDestination:
     reference: str = ""
     # whether put_blob may be called from several threads at once
     concurrent_blobs: bool = False
+    # whether put_blob itself checks digest and size (the pipeline then does not hash
+    # the stream a second time)
+    verifies_blobs: bool = False
 
     def supported_manifest_types(self) -> tuple[str, ...]:
         """Media types this destination stores, preferred first."""

@@ -75,6 +75,23 @@ class VerifyingReader:
         self.stream.close()
 
 
+class CountingReader:
+    """Passes a stream through, reporting progress (for destinations that verify)."""
+
+    def __init__(self, stream: BinaryIO, advance: Callable[[int], None] | None) -> None:
+        self.stream = stream
+        self.advance = advance
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        b = self.stream.read(n if n and n > 0 else _CHUNK)
+        if b and self.advance is not None:
+            self.advance(len(b))
+        return b
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 def copy(src: ImageSource, dst: ImageDestination, opts: CopyOptions | None = None) -> str:
     """Copy the image (or index) and commit the destination; returns the digest of the
     top-level manifest as written."""
@@ -219,11 +236,13 @@ def _copy_blob(src: ImageSource, dst: ImageDestination, desc: Descriptor, what: 
     advance = (lambda n: prog.blob_advance(desc, n)) if prog else None
     stream = src.get_blob(desc)
     try:
-        reader = VerifyingReader(stream, desc, what, advance)
         if not recompress:
-            dst.put_blob(reader, desc)
+            reader = (CountingReader(stream, advance) if dst.verifies_blobs
+                      else VerifyingReader(stream, desc, what, advance))
+            dst.put_blob(reader, desc)  # type: ignore[arg-type]
             out = desc
         else:
+            reader = VerifyingReader(stream, desc, what, advance)
             out = _recompress(reader, dst, desc, current, compress, what, docker)
     finally:
         stream.close()

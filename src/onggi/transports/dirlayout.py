@@ -58,6 +58,7 @@ class DirSource(ImageSource):
 
 class DirDestination(ImageDestination):
     concurrent_blobs = True
+    verifies_blobs = True
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)

@@ -130,6 +130,8 @@ class DockerArchiveSource(ImageSource):
 
 
 class DockerArchiveDestination(ImageDestination):
+    verifies_blobs = True
+
     def __init__(self, ref: str) -> None:
         self.path, tag = split_ref(ref)
         if tag.startswith("@"):

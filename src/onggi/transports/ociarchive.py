@@ -48,6 +48,7 @@ class OCIArchiveSource(ImageSource):
 
 class OCIArchiveDestination(ImageDestination):
     concurrent_blobs = True
+    verifies_blobs = True
 
     def __init__(self, ref: str) -> None:
         self.path, name = split_ref(ref)

@@ -94,6 +94,7 @@ class OCISource(ImageSource):
 
 class OCIDestination(ImageDestination):
     concurrent_blobs = True
+    verifies_blobs = True
 
     def __init__(self, ref: str) -> None:
         self.path, self.name = split_ref(ref)
