@@ -186,3 +186,25 @@ def test_index_platform_choice_and_all(layout, tmp_path):  # noqa: ANN001
 
     with pytest.raises(NotFound, match="linux/s390x.*it has: linux/amd64, linux/arm64/v8"):
         onggi_copy(f"oci:{multi}:multi", f"dir:{tmp_path}/s390", platform=Platform("linux", "s390x"))
+
+
+def test_local_store_round_trip(layout, tmp_path):  # noqa: ANN001
+    from onggi.image.store_transport import StoreTransport
+
+    T.register("onggi", StoreTransport(str(tmp_path / "store")))
+    try:
+        digest = onggi_copy(f"oci:{layout}:img", "onggi:localhost/test:v1")
+        assert onggi_copy("onggi:localhost/test:v1", f"dir:{tmp_path}/out") == digest
+        run(SKOPEO, "copy", "-q", f"oci:{layout}:img", f"dir:{tmp_path}/theirs")
+        for name in os.listdir(tmp_path / "theirs"):
+            assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes()
+        # an index goes in whole; the store records this host's image of it
+        multi = _multiarch(layout, tmp_path / "multi")
+        top = onggi_copy(f"oci:{multi}:multi", "onggi:localhost/multi:1", all_images=True)
+        from onggi.image.store import ImageStore
+
+        image = ImageStore(str(tmp_path / "store")).get("localhost/multi:1")
+        assert top in image.digests and image.manifest != top  # same config as v1: one image
+        assert onggi_copy(f"onggi:{image.id[7:19]}", f"dir:{tmp_path}/byid")  # an id prefix reads too
+    finally:
+        T.register("onggi", "onggi.image.store_transport:StoreTransport")
