@@ -33,9 +33,11 @@ def default_root() -> str:
 
 
 def _apply_layer(stream, dest: str, *, compression: str = "auto") -> object:  # noqa: ANN001
+    """Unpack one layer into its own snapshot directory; whiteouts stay overlayfs
+    whiteouts, since the snapshots are stacked with overlayfs."""
     from .apply import apply_layer  # only when a layer is unpacked
 
-    return apply_layer(stream, dest, compression=compression)
+    return apply_layer(stream, dest, compression=compression, whiteouts="overlay")
 
 
 def open_store(root: str | None = None) -> ImageStore:
