@@ -62,3 +62,16 @@ def layout(tmp_path_factory) -> str:  # noqa: ANN001
         (payload / f"file{i}").write_bytes(content)
         run(umoci, "insert", "--image", f"{lay}:img", str(payload), f"/data{i}")
     return lay
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):  # noqa: ANN001, ANN201
+    """Debian's docker-registry on 127.0.0.1 (plain HTTP, delete enabled), stopped by
+    PID at the end of the session."""
+    from support import REGISTRY, Registry
+
+    if not os.path.exists(REGISTRY):
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    r = Registry(str(tmp_path_factory.mktemp("registry")), "reg")
+    yield r
+    r.stop()

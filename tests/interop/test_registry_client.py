@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import tarfile
 import tempfile
@@ -31,6 +30,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from support import Registry, free_port
 
 from onggi.distribution import RegistryClient, RetryPolicy, TLSConfig
 from onggi.distribution import credentials as C
@@ -50,65 +51,6 @@ USER, PASSWORD = "user", "pass"
 
 if not os.path.exists(REGISTRY):
     pytest.skip("docker-registry is not installed (apt-get install docker-registry)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ---- the registry processes -------------------------------------------------------------
-
-class Registry:
-    """One ``docker-registry serve`` with a generated config, stopped by PID."""
-
-    def __init__(self, base: str, name: str, auth: str = "", tls: tuple[str, str] | None = None) -> None:
-        self.dir = os.path.join(base, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.scheme = "https" if tls else "http"
-        cfg = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
-               "storage:", "  filesystem:", f"    rootdirectory: {self.dir}/data",
-               "  delete:", "    enabled: true", "  maintenance:", "    uploadpurging:",
-               "      enabled: false", "http:", f"  addr: {self.host}", "  secret: onggi-test"]
-        if tls:
-            cfg += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
-        cfg += auth.splitlines()
-        with open(os.path.join(self.dir, "config.yml"), "w") as f:
-            f.write("\n".join(cfg) + "\n")
-        self.log = open(os.path.join(self.dir, "registry.log"), "wb")
-        self.proc = subprocess.Popen([REGISTRY, "serve", os.path.join(self.dir, "config.yml")],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait()
-
-    def _wait(self) -> None:
-        ctx = ssl._create_unverified_context()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=1, context=ctx)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: up, with auth
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        with open(os.path.join(self.dir, "registry.log"), "rb") as f:
-            raise RuntimeError(f"docker-registry did not start: {f.read()[-2000:]!r}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="session")

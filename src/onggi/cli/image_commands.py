@@ -32,11 +32,46 @@ def platform_options(f):  # noqa: ANN001, ANN201
     return f
 
 
-def _open_source(name: str):  # noqa: ANN202
+def _open_source(name: str, opts: object = None):  # noqa: ANN202
     from .. import transports as T
 
     t, ref = T.parse(name)
-    return t.source(ref)
+    return t.source(ref, opts)
+
+
+def _tls_option(name: str, help: str):  # noqa: ANN202, A002
+    return click.option(name, type=click.BOOL, is_flag=False, flag_value=True, default=None,
+                        metavar="BOOL", help=help)
+
+
+def registry_options(prefix: str = "", side: str = ""):  # noqa: ANN201
+    """skopeo's registry flags (``--creds``, ``--tls-verify``, ``--cert-dir``), with a
+    ``--src-``/``--dest-`` prefix for copy."""
+    def deco(f):  # noqa: ANN001, ANN202
+        what = f" for the {side}" if side else ""
+        f = click.option(f"--{prefix}creds", metavar="USERNAME[:PASSWORD]",
+                         help=f"credentials{what} registry")(f)
+        f = _tls_option(f"--{prefix}tls-verify", f"require HTTPS and verify certificates{what} registry")(f)
+        f = click.option(f"--{prefix}cert-dir", metavar="PATH",
+                         help=f"certificates (*.crt, *.cert, *.key){what} registry")(f)
+        return f
+    return deco
+
+
+def common_registry_options(f):  # noqa: ANN001, ANN201
+    f = click.option("--authfile", metavar="PATH", envvar="REGISTRY_AUTH_FILE",
+                     help="auth.json with the registries' credentials")(f)
+    f = click.option("--registries-conf", metavar="PATH", help="registries.conf to use")(f)
+    return f
+
+
+def _opts(kw: dict, prefix: str) -> object:
+    from ..transports.docker import Options
+
+    p = prefix.replace("-", "_")
+    return Options(creds=kw.get(f"{p}creds"), tls_verify=kw.get(f"{p}tls_verify"),
+                   auth_file=kw.get("authfile"), cert_dir=kw.get(f"{p}cert_dir"),
+                   registries_conf=kw.get("registries_conf"))
 
 
 @click.group(cls=ImageGroup)
@@ -54,9 +89,12 @@ def image() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="print no progress")
 @click.option("--digestfile", type=click.Path(dir_okay=False), help="write the copied manifest's digest here")
 @platform_options
+@registry_options("src-", "source")
+@registry_options("dest-", "destination")
+@common_registry_options
 def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_format: str | None,
              preserve_digests: bool, quiet: bool, digestfile: str | None, os_: str | None,
-             arch: str | None, variant: str | None) -> None:
+             arch: str | None, variant: str | None, **kw: object) -> None:
     """Copy an image from SOURCE to DESTINATION (TRANSPORT:REFERENCE each)."""
     from .. import transports as T
     from ..transports.copy import CopyOptions, copy
@@ -66,7 +104,10 @@ def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_form
     ts, rs = T.parse(source)
     td, rd = T.parse(destination)
     try:
-        with ts.source(rs) as src, td.destination(rd) as dst:
+        with ts.source(rs, _opts(kw, "src-")) as src, td.destination(rd, _opts(kw, "dest-")) as dst:
+            if ts.name == td.name == "docker":  # same registry: mount blobs instead of copying
+                if src.ref.domain == dst.ref.domain and src.repo != dst.repo:  # type: ignore[attr-defined]
+                    dst.mount_from = [src.repo]  # type: ignore[attr-defined]
             if progress is not None:
                 progress.message("Getting image source signatures")
             digest = copy(src, dst, CopyOptions(all_images=all_images, platform=_platform(os_, arch, variant),
@@ -87,13 +128,15 @@ def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_form
 @click.option("--raw", is_flag=True, help="print the manifest (or index) as stored")
 @click.option("--config", "show_config", is_flag=True, help="print the image's config")
 @platform_options
+@registry_options()
+@common_registry_options
 def inspect_cmd(name: str, raw: bool, show_config: bool, os_: str | None, arch: str | None,
-                variant: str | None) -> None:
+                variant: str | None, **kw: object) -> None:
     """Show an image's manifest, config, or a summary of both."""
     from ..transports import inspect as I
 
     plat = _platform(os_, arch, variant)
-    with _open_source(name) as src:
+    with _open_source(name, _opts(kw, "")) as src:
         if raw and show_config:
             sys.stdout.buffer.write(I.config_bytes(src, plat))
         elif raw:
@@ -103,7 +146,44 @@ def inspect_cmd(name: str, raw: bool, show_config: bool, os_: str | None, arch: 
 
             click.echo(I.dumps(json.loads(I.config_bytes(src, plat))))
         else:
-            click.echo(I.dumps(I.summary(src, plat)))
+            name_, tags = None, None
+            if name.startswith("docker://"):
+                from ..transports.docker import list_tags
+
+                name_ = src.ref.name  # type: ignore[attr-defined]
+                tags = list_tags(name_, _opts(kw, ""))["Tags"]
+            click.echo(I.dumps(I.summary(src, plat, name=name_, tags=tags)))
+
+
+@image.command("list-tags")
+@click.argument("name")
+@registry_options()
+@common_registry_options
+def list_tags_cmd(name: str, **kw: object) -> None:
+    """List the tags of a repository (docker://REGISTRY/NAME)."""
+    from ..transports import inspect as I
+    from ..transports.docker import list_tags
+
+    if not name.startswith("docker://"):
+        from ..errors import InvalidArgument
+
+        raise InvalidArgument(f"{name}: list-tags takes a docker:// repository")
+    click.echo(I.dumps(list_tags(name[len("docker://"):], _opts(kw, ""))))
+
+
+@image.command("delete")
+@click.argument("name")
+@registry_options()
+@common_registry_options
+def delete_cmd(name: str, **kw: object) -> None:
+    """Delete an image's manifest from a registry (docker://REGISTRY/NAME:TAG)."""
+    from ..transports.docker import delete
+
+    if not name.startswith("docker://"):
+        from ..errors import InvalidArgument
+
+        raise InvalidArgument(f"{name}: delete takes a docker:// image")
+    delete(name[len("docker://"):], _opts(kw, ""))
 
 
 @image.command("manifest-digest")

@@ -32,6 +32,16 @@ class Group(click.Group):
             where = f": {e.filename}" if getattr(e, "filename", None) else ""
             click.echo(f"Error: {e.strerror or e}{where}", err=True)
             sys.exit(self.error_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug: say so in one line; ONGGI_DEBUG=1 shows where
+            import os
+
+            if os.environ.get("ONGGI_DEBUG"):
+                raise
+            click.echo(f"Error: internal error (please report it; ONGGI_DEBUG=1 shows the "
+                       f"traceback): {type(e).__name__}: {e}", err=True)
+            sys.exit(self.error_code)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,6 +14,7 @@ __all__ = ["Descriptor", "ImageDestination", "ImageSource", "Transport", "get", 
 
 # name -> "module:Class" (loaded lazily) or a Transport instance
 _REGISTRY: dict[str, object] = {
+    "docker": "onggi.transports.docker:DockerTransport",
     "dir": "onggi.transports.dirlayout:DirTransport",
     "oci": "onggi.transports.ocilayout:OCITransport",
     "oci-archive": "onggi.transports.ociarchive:OCIArchiveTransport",

@@ -74,6 +74,9 @@ class VerifyingReader:
     def close(self) -> None:
         self.stream.close()
 
+    def seekable(self) -> bool:
+        return False
+
 
 class CountingReader:
     """Passes a stream through, reporting progress (for destinations that verify)."""
@@ -90,6 +93,9 @@ class CountingReader:
 
     def close(self) -> None:
         self.stream.close()
+
+    def seekable(self) -> bool:
+        return False
 
 
 def copy(src: ImageSource, dst: ImageDestination, opts: CopyOptions | None = None) -> str:
