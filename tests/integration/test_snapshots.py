@@ -11,6 +11,7 @@ layers when that module exists.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -177,7 +178,7 @@ def tar_layer(files: dict[str, bytes | None]) -> bytes:
 def test_real_apply_layer_with_tar_layers(env):
     apply_mod = pytest.importorskip("onggi.image.apply")
     tmp, mount = env
-    store = ImageStore(str(tmp / "store"), apply_layer=apply_mod.apply_layer)
+    store = ImageStore(str(tmp / "store"), apply_layer=functools.partial(apply_mod.apply_layer, whiteouts="overlay"))
     raw = [{"etc/os": b"base", "bin/tool": b"v1", "gone": b"x"},
            {"bin/tool": b"v2", "gone": None}]
     layers = [tar_layer(f) for f in raw]

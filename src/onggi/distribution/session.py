@@ -43,8 +43,8 @@ CredentialsArg = Union[Credentials, Callable[[str], Union[Credentials, None]], N
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
-    initial: float = 0.5
+    attempts: int = 3
+    initial: float = 0.25
     maximum: float = 10.0
     factor: float = 2.0
 
