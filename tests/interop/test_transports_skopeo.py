@@ -208,3 +208,46 @@ def test_local_store_round_trip(layout, tmp_path):  # noqa: ANN001
         assert onggi_copy(f"onggi:{image.id[7:19]}", f"dir:{tmp_path}/byid")  # an id prefix reads too
     finally:
         T.register("onggi", "onggi.image.store_transport:StoreTransport")
+
+
+def test_docker_archive_both_ways(layout, tmp_path):  # noqa: ANN001
+    """docker save format: what onggi writes skopeo reads (layers uncompressed, named by
+    diff ID); what skopeo writes onggi reads; converting it to an OCI layout gives the
+    same config skopeo makes and gzip layers."""
+    onggi_copy(f"oci:{layout}:img", f"docker-archive:{tmp_path}/o.tar:onggi/test:v1")
+    s = json.loads(run(SKOPEO, "inspect", f"docker-archive:{tmp_path}/o.tar"))
+    config = json.loads(run(SKOPEO, "inspect", "--config", f"oci:{layout}:img"))
+    assert s["Layers"] == config["rootfs"]["diff_ids"]  # uncompressed: digest == diff ID
+    with tarfile.open(tmp_path / "o.tar") as tf:
+        entry = json.load(tf.extractfile("manifest.json"))[0]
+    assert entry["RepoTags"] == ["docker.io/onggi/test:v1"]
+    run(SKOPEO, "copy", "-q", f"oci:{layout}:img", f"docker-archive:{tmp_path}/s.tar:x/y:z")
+    onggi_copy(f"docker-archive:{tmp_path}/s.tar", f"oci:{tmp_path}/ours:x")
+    run(SKOPEO, "copy", "-q", f"docker-archive:{tmp_path}/s.tar", f"oci:{tmp_path}/theirs:x")
+    ours = json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{tmp_path}/ours:x"))
+    theirs = json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{tmp_path}/theirs:x"))
+    assert ours["config"] == theirs["config"]  # the same OCI config from the Docker one
+    assert [x["mediaType"] for x in ours["layers"]] == [x["mediaType"] for x in theirs["layers"]] \
+        == ["application/vnd.oci.image.layer.v1.tar+gzip"] * 2
+    run(UMOCI, "unpack", "--image", f"{tmp_path}/ours:x", f"{tmp_path}/bundle")
+    assert (tmp_path / "bundle/rootfs/data0/file0").read_bytes() == b"first layer\n"
+    shutil.rmtree(tmp_path / "bundle")
+
+
+def test_recompression_and_preserve_digests(layout, tmp_path):  # noqa: ANN001
+    from onggi.errors import FailedPrecondition
+
+    d = onggi_copy(f"oci:{layout}:img", f"oci:{tmp_path}/z:z", compress="zstd")
+    raw = json.loads(run(SKOPEO, "inspect", "--raw", f"oci:{tmp_path}/z:z"))
+    assert [x["mediaType"] for x in raw["layers"]] == ["application/vnd.oci.image.layer.v1.tar+zstd"] * 2
+    assert d != json.loads(run(SKOPEO, "inspect", f"oci:{layout}:img"))["Digest"]
+    # the zstd CLI decompresses each layer to the tar its diff ID names
+    import hashlib
+
+    diff_ids = json.loads(run(SKOPEO, "inspect", "--config", f"oci:{tmp_path}/z:z"))["rootfs"]["diff_ids"]
+    for layer, diff_id in zip(raw["layers"], diff_ids):
+        blob = tmp_path / "z/blobs/sha256" / layer["digest"][7:]
+        tar = subprocess.run(["zstd", "-dc", str(blob)], check=True, capture_output=True).stdout
+        assert "sha256:" + hashlib.sha256(tar).hexdigest() == diff_id
+    with pytest.raises(FailedPrecondition, match="preserve-digests"):
+        onggi_copy(f"oci:{layout}:img", f"oci:{tmp_path}/p:p", compress="zstd", preserve_digests=True)

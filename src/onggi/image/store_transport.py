@@ -67,6 +67,7 @@ class StoreSource(ImageSource):
 class StoreDestination(ImageDestination):
     concurrent_blobs = True
     verifies_blobs = True
+    compress_uncompressed = None  # kept as they are
 
     def __init__(self, store: ImageStore, ref: str) -> None:
         self.store = store

@@ -106,6 +106,9 @@ class ImageDestination:
     # whether put_blob itself checks digest and size (the pipeline then does not hash
     # the stream a second time)
     verifies_blobs: bool = False
+    # what the destination wants for layers left uncompressed by the source: "gzip"
+    # (compress them, as registries and OCI layouts get from skopeo) or None (keep)
+    compress_uncompressed: str | None = "gzip"
 
     def supported_manifest_types(self) -> tuple[str, ...]:
         """Media types this destination stores, preferred first."""

@@ -176,7 +176,14 @@ def _copy_image(src: ImageSource, dst: ImageDestination, raw: bytes, mt: str, in
         config_blob = _read_small(src, m.config, f"{src.reference}: config {m.config.digest}")
         _, new_config = convert(m, config_blob, what)
     layers = list(m.layers)
-    jobs: list[tuple[Descriptor, str, str | None]] = [(d, f"layer {i + 1}/{len(layers)}", opts.compress)
+    def wanted(d: Descriptor) -> str | None:
+        if opts.compress is not None:
+            return opts.compress
+        if MT.LAYERS.get(d.media_type) == "none" and dst.compress_uncompressed:
+            return dst.compress_uncompressed
+        return None
+
+    jobs: list[tuple[Descriptor, str, str | None]] = [(d, f"layer {i + 1}/{len(layers)}", wanted(d))
                                                       for i, d in enumerate(layers)]
     if new_config is None:
         jobs.insert(0, (m.config, "config", None))

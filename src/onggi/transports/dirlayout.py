@@ -59,6 +59,7 @@ class DirSource(ImageSource):
 class DirDestination(ImageDestination):
     concurrent_blobs = True
     verifies_blobs = True
+    compress_uncompressed = None  # kept as they are
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)

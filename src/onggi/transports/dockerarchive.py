@@ -131,6 +131,7 @@ class DockerArchiveSource(ImageSource):
 
 class DockerArchiveDestination(ImageDestination):
     verifies_blobs = True
+    compress_uncompressed = None  # kept as they are
 
     def __init__(self, ref: str) -> None:
         self.path, tag = split_ref(ref)

@@ -59,6 +59,9 @@ class OCIArchiveDestination(ImageDestination):
         self._inner = OCIDestination(f"{self._dir}:{name}" if name else self._dir)
         self._inner.reference = self.reference
 
+    def supported_manifest_types(self) -> tuple[str, ...]:
+        return self._inner.supported_manifest_types()
+
     def has_blob(self, desc: Descriptor) -> bool:
         return self._inner.has_blob(desc)
 

@@ -108,6 +108,11 @@ class OCIDestination(ImageDestination):
             raise InvalidArgument(f"{self.reference}: {self.path} is a non-empty directory that is "
                                   f"not an OCI image layout")
 
+    def supported_manifest_types(self) -> tuple[str, ...]:
+        """An OCI layout holds OCI manifests and indexes (Docker ones are converted, as
+        skopeo does)."""
+        return (MT.OCI_MANIFEST, MT.OCI_INDEX)
+
     def has_blob(self, desc: Descriptor) -> bool:
         try:
             return os.stat(blob_path(self.path, desc.digest)).st_size == desc.size
