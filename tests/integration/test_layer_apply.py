@@ -383,3 +383,18 @@ def test_opaque_root_and_missing_dest(dest: str) -> None:
     assert sorted(os.listdir(dest)) == ["etc"] and os.listdir(os.path.join(dest, "etc")) == ["new"]
     with pytest.raises(NotFound, match="destination directory"):
         apply(os.path.join(dest, "nope"), [E("f")])
+
+
+def test_parse_accepts_a_tar_cut_right_after_the_last_content() -> None:
+    """umoci (and Go writers not closed) may end a layer right after the last member's
+    content, without its padding or the end blocks; the content itself is whole."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("hello")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"hi\n"))
+    raw = buf.getvalue()[:512 + 3]
+    entries = list(TarReader(io.BytesIO(raw)))
+    assert [e.name for e in entries] == ["hello"]
+    with pytest.raises(TarError, match="truncated"):
+        list(TarReader(io.BytesIO(raw[:-1])))  # the content itself cut: still an error

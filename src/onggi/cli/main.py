@@ -56,6 +56,10 @@ def _register() -> None:
 
     transports.register("onggi", "onggi.image.store_transport:StoreTransport")
     cli.add_command(image)
+    from .store_commands import COMMANDS
+
+    for cmd in COMMANDS:
+        cli.add_command(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -202,7 +202,16 @@ class TarReader:
     def next(self) -> TarEntry | None:
         """The next entry, or None at the end of the archive (the stream is then read to
         its end, so that ``hasher`` has seen all of it)."""
-        self._discard(self._left + self._pad)
+        self._discard(self._left)
+        if not self._fill(self._pad):
+            # the last member's padding (and the end blocks) are missing: some writers
+            # (umoci's, for one) stop right after the content; take that as the end
+            if len(self._buf) - self._pos == 0:
+                self._left = self._pad = 0
+                return self._end()
+            raise TarError(f"{self.what}: truncated tar stream (padding after the member at "
+                           f"offset {self.offset})")
+        self._pos += self._pad
         self._left = self._pad = 0
         pax: dict[str, bytes] = {}
         longname = longlink = None
