@@ -194,3 +194,40 @@ def manifest_digest_cmd(manifest_file: str) -> None:
 
     with open(manifest_file, "rb") as f:
         click.echo(of_bytes(f.read()))
+
+
+@image.command("sync")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--src", "src_kind", required=True, type=click.Choice(["docker", "dir", "yaml"]),
+              help="what SOURCE is")
+@click.option("--dest", "dest_kind", required=True, type=click.Choice(["docker", "dir"]),
+              help="what DESTINATION is")
+@click.option("--scoped", is_flag=True, help="keep the source's full name under the destination")
+@click.option("-a", "--all", "all_images", is_flag=True, help="copy every image of a list, and the list")
+@click.option("-q", "--quiet", is_flag=True, help="print no progress")
+@click.option("--dry-run", is_flag=True, help="list the copies without making them")
+@registry_options("src-", "source")
+@registry_options("dest-", "destination")
+@common_registry_options
+def sync_cmd(source: str, destination: str, src_kind: str, dest_kind: str, scoped: bool,
+             all_images: bool, quiet: bool, dry_run: bool, **kw: object) -> None:
+    """Copy many images: a repository's tags, a dir: tree or a YAML list."""
+    from ..transports import sync
+    from ..transports.copy import CopyOptions
+    from .progress import for_stream
+
+    jobs = sync.plan(src_kind, source, dest_kind, destination, _opts(kw, "src-"), scoped)  # type: ignore[arg-type]
+    if dry_run:
+        for j in jobs:
+            click.echo(f"{j.source} -> {j.dest}")
+        return
+    progress = for_stream(quiet)
+    say = None if quiet else (lambda text: click.echo(text, err=True))
+    try:
+        n = sync.run(jobs, _opts(kw, "dest-"), CopyOptions(all_images=all_images, progress=progress), say)  # type: ignore[arg-type]
+    finally:
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+    if not quiet:
+        click.echo(f"Synced {n} image(s)", err=True)

@@ -56,9 +56,9 @@ def _register() -> None:
 
     transports.register("onggi", "onggi.image.store_transport:StoreTransport")
     cli.add_command(image)
-    from .store_commands import COMMANDS
+    from . import store_commands, system_commands
 
-    for cmd in COMMANDS:
+    for cmd in store_commands.COMMANDS + system_commands.COMMANDS:
         cli.add_command(cmd)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import FailedPrecondition, InvalidArgument, NotFound, OnggiError
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..oci import reference as R
 from ..transports.copy import CopyOptions, Progress, copy
 from .store import Image, ImageStore
@@ -136,16 +136,33 @@ def normalise(name: str) -> str:
 
 
 def resolve(store: ImageStore, name: str) -> Image:
-    """An image by what a user typed: a stored name, its normalised form, an id or a
-    digest (or a unique id prefix)."""
+    """An image by what a user typed: a stored name, an id or digest (or a unique id
+    prefix), its normalised form, or, for a short name, the one stored name that ends in
+    it (``busybox`` finds ``localhost/busybox:latest`` or ``quay.io/x/busybox:latest``),
+    as podman looks up local images."""
     try:
         return store.get(name)
     except NotFound:
         pass
     try:
-        return store.get(normalise(name))
-    except (NotFound, InvalidArgument, OnggiError):
+        full = normalise(name)
+        return store.get(full)
+    except (NotFound, InvalidArgument):
+        pass
+    try:
+        short = R.parse(name)
+    except InvalidArgument:
         raise NotFound(f"image {name!r}: not in the local store") from None
+    if not short.qualified:
+        tail = "/" + str(short).split("/", 1)[1].removeprefix("library/")
+        hits = sorted({n for n in store.names() if n.endswith(tail)})
+        if len(hits) == 1:
+            return store.get(hits[0])
+        if len(hits) > 1:
+            from ..errors import Conflict
+
+            raise Conflict(f"image {name!r} is ambiguous: {', '.join(hits)}")
+    raise NotFound(f"image {name!r}: not in the local store")
 
 
 def history(store: ImageStore, image: Image) -> list[dict]:
