@@ -98,12 +98,11 @@ def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_form
     """Copy an image from SOURCE to DESTINATION (TRANSPORT:REFERENCE each)."""
     from .. import transports as T
     from ..transports.copy import CopyOptions, copy
-    from .progress import for_stream
+    from .progress import session, write_digestfile
 
-    progress = for_stream(quiet)
     ts, rs = T.parse(source)
     td, rd = T.parse(destination)
-    try:
+    with session(quiet) as progress:
         with ts.source(rs, _opts(kw, "src-")) as src, td.destination(rd, _opts(kw, "dest-")) as dst:
             if ts.name == td.name == "docker":  # same registry: mount blobs instead of copying
                 if src.ref.domain == dst.ref.domain and src.repo != dst.repo:  # type: ignore[attr-defined]
@@ -115,12 +114,7 @@ def copy_cmd(source: str, destination: str, all_images: bool, dest_compress_form
                                                 preserve_digests=preserve_digests, progress=progress))
         if progress is not None:
             progress.message("Writing manifest to image destination")
-    finally:
-        if progress is not None and hasattr(progress, "close"):
-            progress.close()
-    if digestfile:
-        with open(digestfile, "w") as f:
-            f.write(digest)
+    write_digestfile(digestfile, digest)
 
 
 @image.command("inspect")
@@ -215,19 +209,15 @@ def sync_cmd(source: str, destination: str, src_kind: str, dest_kind: str, scope
     """Copy many images: a repository's tags, a dir: tree or a YAML list."""
     from ..transports import sync
     from ..transports.copy import CopyOptions
-    from .progress import for_stream
+    from .progress import session
 
     jobs = sync.plan(src_kind, source, dest_kind, destination, _opts(kw, "src-"), scoped)  # type: ignore[arg-type]
     if dry_run:
         for j in jobs:
             click.echo(f"{j.source} -> {j.dest}")
         return
-    progress = for_stream(quiet)
     say = None if quiet else (lambda text: click.echo(text, err=True))
-    try:
+    with session(quiet) as progress:
         n = sync.run(jobs, _opts(kw, "dest-"), CopyOptions(all_images=all_images, progress=progress), say)  # type: ignore[arg-type]
-    finally:
-        if progress is not None and hasattr(progress, "close"):
-            progress.close()
     if not quiet:
         click.echo(f"Synced {n} image(s)", err=True)

@@ -3,11 +3,30 @@ skopeo's plain lines otherwise, nothing with ``--quiet``."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+from typing import Iterator
 
 from ..transports.base import Descriptor
 from ..transports.copy import Progress
+
+
+@contextlib.contextmanager
+def session(quiet: bool, stream=None) -> Iterator[Progress | None]:  # noqa: ANN001
+    """The progress of one command: bars or lines while it runs, closed after."""
+    progress = for_stream(quiet, stream)
+    try:
+        yield progress
+    finally:
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+
+
+def write_digestfile(path: str | None, digest: str) -> None:
+    if path:
+        with open(path, "w") as f:
+            f.write(digest)
 
 
 def for_stream(quiet: bool, stream=None) -> Progress | None:  # noqa: ANN001

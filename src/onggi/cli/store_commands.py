@@ -45,15 +45,11 @@ def pull_cmd(name: str, quiet: bool, all_images: bool, os_: str | None, arch: st
              variant: str | None, **kw: object) -> None:
     """Pull an image from a registry into the local store and unpack it."""
     from ..image.commands import pull
-    from .progress import for_stream
+    from .progress import session
 
-    progress = for_stream(quiet)
-    try:
+    with session(quiet) as progress:
         image = pull(_store(), name.removeprefix("docker://"), _opts(kw, ""), progress,
                      platform=_platform(os_, arch, variant), registries_conf=kw.get("registries_conf"))  # type: ignore[arg-type]
-    finally:
-        if progress is not None and hasattr(progress, "close"):
-            progress.close()
     click.echo(image.id.partition(":")[2])
 
 
@@ -69,7 +65,7 @@ def push_cmd(name: str, destination: str | None, quiet: bool, compression_format
              digestfile: str | None, **kw: object) -> None:
     """Push an image from the local store to a registry."""
     from ..image.commands import push, resolve
-    from .progress import for_stream
+    from .progress import session, write_digestfile
 
     store = _store()
     image = resolve(store, name)
@@ -80,15 +76,9 @@ def push_cmd(name: str, destination: str | None, quiet: bool, compression_format
         src_name = destination = normalise(name)
         if src_name not in store.names():
             src_name = image.id
-    progress = for_stream(quiet)
-    try:
+    with session(quiet) as progress:
         digest = push(store, src_name, destination or name, _opts(kw, ""), progress, compression_format)
-    finally:
-        if progress is not None and hasattr(progress, "close"):
-            progress.close()
-    if digestfile:
-        with open(digestfile, "w") as f:
-            f.write(digest)
+    write_digestfile(digestfile, digest)
 
 
 @click.command("images")
