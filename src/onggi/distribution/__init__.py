@@ -28,7 +28,16 @@ Typical use, from a reference to a client::
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
+
+# httpx imports its own command line (httpx._main: click, rich, pygments) when it is
+# imported, about 70 ms here, and onggi never runs it: an empty stand-in module makes
+# httpx fall back to its stub (its __init__ catches the ImportError). Only before httpx
+# is first imported, and only if nothing registered the real one.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
 
 __all__ = ["RegistryClient", "RemoteManifest", "ManifestInfo", "BlobInfo", "BlobPush",
            "Credentials", "TLSConfig", "RetryPolicy", "Ping", "RegistriesConf", "Endpoint"]
