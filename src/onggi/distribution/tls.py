@@ -43,7 +43,12 @@ class TLSConfig:
     def ssl_context(self) -> ssl.SSLContext:
         """A client context: the system CAs plus ``ca_files``, the client certificate,
         and no checks at all when ``verify`` is False."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        if self.verify:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        else:  # nothing to verify against: skip loading the system's CA bundle (~30 ms)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         for ca in self.ca_files:
             try:
                 ctx.load_verify_locations(cafile=ca)
