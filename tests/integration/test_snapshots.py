@@ -194,3 +194,68 @@ def test_real_apply_layer_with_tar_layers(env):
     assert not os.path.exists(os.path.join(c.merged, "gone"))
     sm.unmount(c.merged)
     store.snapshots.remove_container("t1")
+
+
+def test_hardlink_to_a_file_of_a_lower_layer(env):
+    """An upper layer may hard-link a file that only a lower layer has (the image spec
+    allows it; umoci unpacks it): the snapshot apply copies that file up first."""
+    from onggi.image.store_transport import _apply_layer
+
+    tmp, mount = env
+    store = ImageStore(str(tmp / "store"), apply_layer=_apply_layer)
+
+    def layer(entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for info in entries:
+                tar.addfile(info, io.BytesIO(data[info.name]) if info.name in data else None)
+        return buf.getvalue()
+
+    d = tarfile.TarInfo("usr/lib")
+    d.type, d.mode = tarfile.DIRTYPE, 0o750
+    f = tarfile.TarInfo("usr/lib/libx.so")
+    f.size, f.mode = 5, 0o644
+    link = tarfile.TarInfo("usr/lib/libx.so.1")
+    link.type, link.linkname = tarfile.LNKTYPE, "usr/lib/libx.so"
+    layers = [layer([d, f], {"usr/lib/libx.so": b"elf!\n"}), layer([link], {})]
+    import gzip
+
+    ids = ["sha256:" + hashlib.sha256(gzip.decompress(b)).hexdigest() for b in layers]
+    make_image(store, layers, mt.OCI_LAYER_GZIP, ids, "r:hl")
+    mounts = store.create_container("hl", "r:hl")
+    c = store.snapshots.container("hl")
+    mount(mounts, c.merged)
+    try:
+        assert read(os.path.join(c.merged, "usr/lib/libx.so.1")) == "elf!\n"
+        a = os.stat(os.path.join(c.merged, "usr/lib/libx.so"))
+        b = os.stat(os.path.join(c.merged, "usr/lib/libx.so.1"))
+        assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)  # one file, as the layer says
+    finally:
+        sm.unmount(c.merged)
+        store.snapshots.remove_container("hl")
+
+
+def test_hardlink_to_a_whited_out_lower_file_is_refused(tmp_path):
+    """A file deleted by a layer in between is not there to link to."""
+    if os.geteuid() != 0:
+        pytest.skip("overlay whiteouts are device nodes: needs root")
+    from onggi.image.apply import BadLayer, apply_layer
+
+    bottom, middle, top = (tmp_path / n for n in ("bottom", "middle", "top"))
+    (bottom / "a").mkdir(parents=True)
+    (bottom / "a/x").write_text("secret\n")
+    (middle / "a").mkdir(parents=True)
+    os.mknod(middle / "a/x", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    top.mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("y")
+        link.type, link.linkname = tarfile.LNKTYPE, "a/x"
+        tar.addfile(link)
+    with pytest.raises(BadLayer, match="not in this layer or a lower one"):
+        apply_layer(io.BytesIO(buf.getvalue()), str(top), whiteouts="overlay",
+                    lowers=[str(middle), str(bottom)])
+    assert os.listdir(top) == []
+    # without the whiteout in between, the file is copied up and linked
+    apply_layer(io.BytesIO(buf.getvalue()), str(top), whiteouts="overlay", lowers=[str(bottom)])
+    assert (top / "y").read_text() == "secret\n" and (top / "a/x").stat().st_nlink == 2

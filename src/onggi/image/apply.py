@@ -55,7 +55,7 @@ import errno
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from ..errors import FailedPrecondition, InvalidArgument, NotFound, OnggiError, PermissionDenied
 from .apply_ops import BadLayer, LayerFS
@@ -115,7 +115,7 @@ def clean_name(name: str) -> list[str] | None:
 
 def apply_layer(stream: Any, dest: str, *, compression: str = "auto", id_map: IdMap | None = None,
                 rootless: bool | None = None, whiteouts: str = "apply", what: str = "layer",
-                diff_id: bool = True, readahead: bool = True) -> ApplyStats:
+                diff_id: bool = True, readahead: bool = True, lowers: Sequence[str] = ()) -> ApplyStats:
     """Apply the layer read from ``stream`` (a binary file object, not closed) onto the
     existing directory ``dest``.
 
@@ -125,6 +125,8 @@ def apply_layer(stream: Any, dest: str, *, compression: str = "auto", id_map: Id
     None decides by the effective uid. ``whiteouts``: ``"apply"`` (delete lower content)
     or ``"overlay"`` (write overlayfs whiteouts). ``what`` names the layer in errors.
     ``diff_id``: hash the uncompressed stream (read to its end) into ``stats.diff_id``.
+    ``lowers``: with ``whiteouts="overlay"``, the directories of the layers below (top
+    first): a hard link to a file of theirs copies that file up into ``dest`` first.
     ``readahead``: read, decompress and hash on a second thread (:mod:`.apply_stream`);
     either way ``stream`` is no longer read once this returns.
 
@@ -140,6 +142,7 @@ def apply_layer(stream: Any, dest: str, *, compression: str = "auto", id_map: Id
         raise NotFound(f"{what}: destination directory {dest} does not exist") from None
     stats = ApplyStats()
     fs = LayerFS(root, owner, stats, what)
+    fs.lowers = list(lowers)
     hasher = hashlib.sha256() if diff_id else None
     ahead: ReadAhead | None = None
     try:

@@ -71,6 +71,7 @@ class LayerFS:
         self.owner = owner
         self.stats = stats
         self.what = what
+        self.lowers: list[str] = []  # layers below (top first), for hard links into them
         self.seen: set[str] = set()  # paths this layer made, and all their ancestors
         self._dirs: dict[str, int] = {}
         self._stale: list[int] = []
@@ -221,8 +222,11 @@ class LayerFS:
             tparent = self.dir_fd(target[:-1], create=False)
             tst = os.stat(target[-1], dir_fd=tparent, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
-            raise BadLayer(f"{self.what}: entry {name!r}: hardlink target {e.linkname!r} is not in "
-                           f"this layer or a lower one") from None
+            if not (self.lowers and copy_up(self, target)):
+                raise BadLayer(f"{self.what}: entry {name!r}: hardlink target {e.linkname!r} is not in "
+                               f"this layer or a lower one") from None
+            tparent = self.dir_fd(target[:-1], create=False)
+            tst = os.stat(target[-1], dir_fd=tparent, follow_symlinks=False)
         if stat.S_ISDIR(tst.st_mode):
             raise BadLayer(f"{self.what}: entry {name!r}: hardlink to the directory {tname!r}")
         try:
@@ -298,3 +302,97 @@ class LayerFS:
             os.utime(fd, ns=(atime, mtime))
         finally:
             os.close(fd)
+
+
+def _lower_entry(lower: str, target: list[str]) -> tuple[int, os.stat_result] | None | bool:
+    """(fd of the parent directory, stat) of ``target`` in one lower layer; None when
+    absent there (look further down); False when this layer hides it from the ones
+    below (a whiteout, or an opaque directory on the way)."""
+    fd = os.open(lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    opaque = False
+    try:
+        for comp in target[:-1]:
+            try:
+                st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return False if opaque else None
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return False  # whited out here
+            if not stat.S_ISDIR(st.st_mode):
+                return False if opaque else None
+            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+            try:
+                opaque = opaque or os.getxattr(fd, "trusted.overlay.opaque") == b"y"
+            except OSError:
+                pass
+        try:
+            st = os.stat(target[-1], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False if opaque else None
+        if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or stat.S_ISDIR(st.st_mode):
+            return False
+        keep, fd = fd, -1
+        return keep, st
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def copy_up(fs: "LayerFS", target: list[str]) -> bool:
+    """Copy ``target`` (a non-directory) from the highest lower layer that has it into
+    this layer, its missing parent directories with their lower modes and owners, so that
+    a hard link can name it (overlayfs keeps each layer in its own directory)."""
+    for lower in fs.lowers:
+        found = _lower_entry(lower, target)
+        if found is False:
+            return False
+        if found is None:
+            continue
+        lfd, st = found  # type: ignore[misc]
+        try:
+            for i in range(1, len(target)):
+                prefix = target[:i]
+                try:
+                    fs.dir_fd(prefix, create=False)
+                except FileNotFoundError:
+                    pst = _stat_in(lower, prefix)
+                    parent = fs.dir_fd(prefix[:-1], create=False)
+                    os.mkdir(prefix[-1], pst.st_mode & 0o7777, dir_fd=parent)
+                    os.chown(prefix[-1], pst.st_uid, pst.st_gid, dir_fd=parent, follow_symlinks=False)
+                    os.chmod(prefix[-1], pst.st_mode & 0o7777, dir_fd=parent, follow_symlinks=True)
+            parent = fs.dir_fd(target[:-1], create=False)
+            name = target[-1]
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=lfd), name, dir_fd=parent)
+            elif stat.S_ISREG(st.st_mode):
+                src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=lfd)
+                try:
+                    dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                  0o600, dir_fd=parent)
+                    try:
+                        while os.copy_file_range(src, dst, 1 << 30):
+                            pass
+                        os.fchown(dst, st.st_uid, st.st_gid)
+                        os.fchmod(dst, st.st_mode & 0o7777)
+                    finally:
+                        os.close(dst)
+                finally:
+                    os.close(src)
+            else:
+                return False  # devices and fifos are not hard-link targets in practice
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=parent, follow_symlinks=False)
+            return True
+        finally:
+            os.close(lfd)
+    return False
+
+
+def _stat_in(lower: str, parts: list[str]) -> os.stat_result:
+    fd = os.open(lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return os.stat("/".join(parts), dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+

@@ -53,6 +53,16 @@ ApplyLayer = Callable[..., object]  # apply_layer(stream, dest, *, compression="
 OpenLayer = Callable[[], "BinaryIO | io.RawIOBase"]  # a fresh stream of a layer blob
 
 
+def _takes_lowers(fn: ApplyLayer) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "lowers" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def chain_id(parent: str | None, diff_id: str) -> Digest:
     """The chain ID of layer ``diff_id`` on top of the chain ``parent``."""
     d = parse(diff_id, "diff ID")
@@ -208,7 +218,11 @@ class Snapshotter:
             stream = open_layer()
             try:
                 assert self.apply_layer is not None
-                result = self.apply_layer(stream, os.path.join(tmp, "fs"), compression=compression)
+                kw: dict = {"compression": compression}
+                if parent is not None and _takes_lowers(self.apply_layer):
+                    # a hard link may name a file of a lower layer: the apply copies it up
+                    kw["lowers"] = [i.path for i in self.lowers(parent)]
+                result = self.apply_layer(stream, os.path.join(tmp, "fs"), **kw)
                 finish = getattr(stream, "finish", None)
                 if callable(finish):
                     finish()

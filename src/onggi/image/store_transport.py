@@ -32,12 +32,13 @@ def default_root() -> str:
     return os.path.join(data, "onggi", "storage")
 
 
-def _apply_layer(stream, dest: str, *, compression: str = "auto") -> object:  # noqa: ANN001
+def _apply_layer(stream, dest: str, *, compression: str = "auto", lowers: list[str] = ()) -> object:  # noqa: ANN001
     """Unpack one layer into its own snapshot directory; whiteouts stay overlayfs
-    whiteouts, since the snapshots are stacked with overlayfs."""
+    whiteouts, since the snapshots are stacked with overlayfs; ``lowers`` (the snapshots
+    below, top first) serve hard links to files of lower layers."""
     from .apply import apply_layer  # only when a layer is unpacked
 
-    return apply_layer(stream, dest, compression=compression, whiteouts="overlay")
+    return apply_layer(stream, dest, compression=compression, whiteouts="overlay", lowers=lowers)
 
 
 def open_store(root: str | None = None) -> ImageStore:
