@@ -198,7 +198,8 @@ def test_real_apply_layer_with_tar_layers(env):
 
 def test_hardlink_to_a_file_of_a_lower_layer(env):
     """An upper layer may hard-link a file that only a lower layer has (the image spec
-    allows it; umoci unpacks it): the snapshot apply copies that file up first."""
+    allows it; umoci unpacks it): the snapshot apply copies that file up first, and the
+    parent directories it has to make look like the lower layer's."""
     from onggi.image.store_transport import _apply_layer
 
     tmp, mount = env
@@ -230,6 +231,8 @@ def test_hardlink_to_a_file_of_a_lower_layer(env):
         a = os.stat(os.path.join(c.merged, "usr/lib/libx.so"))
         b = os.stat(os.path.join(c.merged, "usr/lib/libx.so.1"))
         assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)  # one file, as the layer says
+        # the upper layer lists no usr/ or usr/lib/: they keep the lower layer's mode
+        assert os.stat(os.path.join(c.merged, "usr/lib")).st_mode & 0o7777 == 0o750
     finally:
         sm.unmount(c.merged)
         store.snapshots.remove_container("hl")

@@ -121,7 +121,11 @@ class LayerFS:
                 if not create:
                     raise
                 self._note_ancestor(parts)
-                fd = mkdir_all(self.root, key, 0o755)  # as tar and umoci make missing parents
+                if self.lowers:  # a snapshot of its own: missing parents look like the lowers'
+                    make_parents_like(self, parts)
+                    fd = open_in_root(self.root, key, os.O_PATH | os.O_DIRECTORY)
+                else:
+                    fd = mkdir_all(self.root, key, 0o755)  # as tar and umoci make missing parents
             if len(self._dirs) >= 256:
                 self.forget()
             self._dirs[key] = fd
@@ -395,4 +399,59 @@ def _stat_in(lower: str, parts: list[str]) -> os.stat_result:
         return os.stat("/".join(parts), dir_fd=fd, follow_symlinks=False)
     finally:
         os.close(fd)
+
+
+def _lower_dir(lowers: list[str], parts: list[str]) -> os.stat_result | None:
+    """The stat of directory ``parts`` as the layers below show it (the highest that has
+    it, unless a whiteout or an opaque directory above hides it); None when absent."""
+    for lower in lowers:
+        fd = os.open(lower, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            opaque = False
+            st = None
+            for comp in parts:
+                try:
+                    st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    st = None
+                    break
+                if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or not stat.S_ISDIR(st.st_mode):
+                    return None  # whited out, or not a directory down there
+                nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                try:
+                    opaque = opaque or os.getxattr(fd, "trusted.overlay.opaque") == b"y"
+                except OSError:
+                    pass
+            if st is not None:
+                return st
+            if opaque:
+                return None
+        finally:
+            os.close(fd)
+    return None
+
+
+def make_parents_like(fs: "LayerFS", parts: list[str]) -> None:
+    """Make the missing directories of ``parts`` in this layer with the mode and owner
+    the lower layers give them (0755 root where they have none): overlayfs shows the
+    upper directory's attributes, so a made-up 0755 would change the image."""
+    for i in range(1, len(parts) + 1):
+        key = "/".join(parts[:i])
+        try:
+            os.close(open_in_root(fs.root, key, os.O_PATH | os.O_DIRECTORY))
+            continue
+        except FileNotFoundError:
+            pass
+        st = _lower_dir(fs.lowers, parts[:i])
+        parent = open_in_root(fs.root, "/".join(parts[:i - 1]) or "/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            name = parts[i - 1]
+            os.mkdir(name, 0o700, dir_fd=parent)
+            if st is not None:
+                os.chown(name, st.st_uid, st.st_gid, dir_fd=parent, follow_symlinks=False)
+            os.chmod(name, (st.st_mode & 0o7777) if st is not None else 0o755, dir_fd=parent)
+        finally:
+            os.close(parent)
 
