@@ -308,6 +308,18 @@ class LayerFS:
             os.close(fd)
 
 
+def _descend(fd: int, comp: str) -> tuple[int, bool]:
+    """Open directory ``comp`` under ``fd`` (never through a symlink) and close ``fd``
+    (left open, for the caller to close, if the open fails); returns the new fd and
+    whether the directory is overlay-opaque."""
+    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    os.close(fd)
+    try:
+        return nfd, os.getxattr(nfd, "trusted.overlay.opaque") == b"y"
+    except OSError:
+        return nfd, False
+
+
 def _lower_entry(lower: str, target: list[str]) -> tuple[int, os.stat_result] | None | bool:
     """(fd of the parent directory, stat) of ``target`` in one lower layer; None when
     absent there (look further down); False when this layer hides it from the ones
@@ -324,13 +336,8 @@ def _lower_entry(lower: str, target: list[str]) -> tuple[int, os.stat_result] | 
                 return False  # whited out here
             if not stat.S_ISDIR(st.st_mode):
                 return False if opaque else None
-            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-            try:
-                opaque = opaque or os.getxattr(fd, "trusted.overlay.opaque") == b"y"
-            except OSError:
-                pass
+            fd, hidden = _descend(fd, comp)
+            opaque = opaque or hidden
         try:
             st = os.stat(target[-1], dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -417,13 +424,8 @@ def _lower_dir(lowers: list[str], parts: list[str]) -> os.stat_result | None:
                     break
                 if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or not stat.S_ISDIR(st.st_mode):
                     return None  # whited out, or not a directory down there
-                nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-                os.close(fd)
-                fd = nfd
-                try:
-                    opaque = opaque or os.getxattr(fd, "trusted.overlay.opaque") == b"y"
-                except OSError:
-                    pass
+                fd, hidden = _descend(fd, comp)
+                opaque = opaque or hidden
             if st is not None:
                 return st
             if opaque:
