@@ -88,11 +88,7 @@ def import_cmd(tarball: str, reference: str | None, changes: tuple[str, ...], me
     click.echo(image.id.partition(":")[2])
 
 
-class SystemGroup(Group):
-    pass
-
-
-@click.group("system", cls=SystemGroup)
+@click.group("system", cls=Group)
 def system() -> None:
     """Look after the local store."""
 

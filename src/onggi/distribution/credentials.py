@@ -28,7 +28,6 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -212,28 +211,10 @@ def resolver(host: str, auth_file: str | None = None,
 
 
 def _write_atomic(path: str, doc: dict) -> None:
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".auth-", suffix=".tmp", dir=d)  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    from ..files import atomic_write
+
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    atomic_write(path, (json.dumps(doc, indent="\t") + "\n").encode(), mode=0o600)
 
 
 def _writable(auth_file: str | None, env: Mapping[str, str] | None) -> str:

@@ -30,6 +30,7 @@ import time
 from typing import Callable
 
 from ..errors import Conflict
+from ..files import atomic_write, fsync_dir  # noqa: F401  (part of this module's API)
 
 __all__ = ["FileLock", "Lease", "atomic_write", "claim", "fsync_dir", "random_id", "read_lease",
            "try_lock"]
@@ -38,40 +39,6 @@ __all__ = ["FileLock", "Lease", "atomic_write", "claim", "fsync_dir", "random_id
 def random_id(nbytes: int = 8) -> str:
     """A random lower-case hex string (``2 * nbytes`` characters)."""
     return secrets.token_hex(nbytes)
-
-
-def fsync_dir(path: str) -> None:
-    """Flush a directory's entries (a rename or unlink in it) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data``: a temporary file in the same directory, fsync'ed,
-    renamed over ``path``, then the directory fsync'ed. Readers see the old or the new
-    content, never a mix, also after a crash."""
-    d = os.path.dirname(path) or "."
-    tmp = os.path.join(d, f".tmp-{os.path.basename(path)}-{random_id(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    fsync_dir(d)
 
 
 class FileLock:

@@ -76,7 +76,6 @@ class StoreDestination(ImageDestination):
         self.reference = f"onggi:{ref}"
         self.lease = store.lease()
         self._top: bytes | None = None
-        self._chosen: str | None = None
 
     def has_blob(self, desc: Descriptor) -> bool:
         return self.store.blobs.claim(desc.digest, self.lease)
@@ -89,21 +88,17 @@ class StoreDestination(ImageDestination):
         if instance is None:
             self._top = raw
 
-    def choose(self, digest: str) -> None:
-        """Which manifest of a stored index is the image for this host."""
-        self._chosen = digest
-
     def commit(self) -> None:
         if self._top is None:
             raise InvalidArgument(f"{self.reference}: commit without a manifest")
         digest = of_bytes(self._top)
-        chosen = self._chosen
-        if media_type_of(self._top, self.reference) in MT.INDEXES and chosen is None:
+        chosen = None
+        if media_type_of(self._top, self.reference) in MT.INDEXES:
             from ..oci import image as I
-            from ..oci import platform as P
+            from ..transports.copy import choose_instance
 
             index = I.parse(self._top, None, self.reference)
-            chosen = P.choose(list(index.manifests), P.host(), what=self.reference).digest  # type: ignore[attr-defined]
+            chosen = choose_instance(list(index.manifests), None, self.reference).digest
         self.image = self.store.commit_image(digest, [self.name] if self.name else [], manifest=chosen)
 
     def close(self) -> None:

@@ -106,25 +106,19 @@ def clean_name(name: str) -> str:
 def write_tar(archive: str, root: str, names: list[str]) -> None:
     """Write ``names`` (files under ``root``) into a new tar at ``archive``, atomically
     (temporary file + rename), with neutral owners and times like skopeo's."""
-    tmp = f"{archive}.tmp{os.getpid()}"
-    try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tf:
-            for name in names:
-                path = os.path.join(root, name)
-                info = tf.gettarinfo(path, arcname=name)
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
-                info.mode = 0o444 if info.isfile() else 0o755
-                if info.isfile():
-                    with open(path, "rb") as f:
-                        tf.addfile(info, f)
-                else:
-                    tf.addfile(info)
-        os.rename(tmp, archive)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from ..files import replacing
+
+    with replacing(archive, durable=False) as out, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name in names:
+            path = os.path.join(root, name)
+            info = tf.gettarinfo(path, arcname=name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            info.mode = 0o444 if info.isfile() else 0o755
+            if info.isfile():
+                with open(path, "rb") as f:
+                    tf.addfile(info, f)
+            else:
+                tf.addfile(info)

@@ -33,28 +33,15 @@ __all__ = ["BytesReader", "Descriptor", "ImageSource", "ImageDestination", "Tran
 def write_verified(stream: BinaryIO, desc: Descriptor, final: str, what: str) -> None:
     """Copy ``stream`` into a temporary file beside ``final``, checking digest and size,
     and rename it into place only when it matched (nothing half-written is visible)."""
-    import os
-
+    from ..files import replacing
     from ..oci.digest import Verifier
 
-    tmp = os.path.join(os.path.dirname(final), f".tmp-{os.getpid()}-{id(stream)}")
     v = Verifier(desc.digest, desc.size, what)
-    try:
-        with open(tmp, "wb") as out:
-            while True:
-                b = stream.read(1 << 20)
-                if not b:
-                    break
-                v.update(b)
-                out.write(b)
+    with replacing(final, durable=False) as out:
+        while b := stream.read(1 << 20):
+            v.update(b)
+            out.write(b)
         v.finish()
-        os.rename(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class BytesReader:

@@ -108,7 +108,7 @@ def copy(src: ImageSource, dst: ImageDestination, opts: CopyOptions | None = Non
             raw, mt = _copy_index(src, dst, raw, mt, opts)
         else:
             index = M.parse_index(raw, mt, f"{src.reference}: index")
-            chosen = _choose(list(index.manifests), opts.platform, src.reference)
+            chosen = choose_instance(list(index.manifests), opts.platform, src.reference)
             raw, mt = src.get_manifest(chosen.digest)
             raw, mt = _copy_image(src, dst, raw, mt, None, opts)
     else:
@@ -118,7 +118,8 @@ def copy(src: ImageSource, dst: ImageDestination, opts: CopyOptions | None = Non
     return of_bytes(raw)
 
 
-def _choose(instances: list[Descriptor], wanted: object, ref: str) -> Descriptor:
+def choose_instance(instances: list[Descriptor], wanted: object, ref: str) -> Descriptor:
+    """The image of an index for ``wanted`` (None: this host's platform)."""
     from ..oci import platform as P
 
     want = wanted if wanted is not None else P.host()

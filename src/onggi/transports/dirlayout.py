@@ -15,6 +15,7 @@ import os
 import shutil
 from typing import BinaryIO
 
+from ..files import atomic_write
 from ..errors import AlreadyExists, InvalidArgument, NotFound, Unsupported
 from ..oci.digest import of_bytes, parse
 from .base import Descriptor, ImageDestination, ImageSource, Transport, write_verified
@@ -99,16 +100,9 @@ class DirDestination(ImageDestination):
         if self._manifest is None:
             raise InvalidArgument(f"{self.reference}: commit without a manifest")
         for digest, raw in self._instances.items():
-            _write(os.path.join(self.path, f"{_blob_name(digest, 'manifest')}.manifest.json"), raw)
-        _write(os.path.join(self.path, "manifest.json"), self._manifest)
-        _write(os.path.join(self.path, "version"), VERSION.encode())
-
-
-def _write(path: str, data: bytes) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
+            atomic_write(os.path.join(self.path, f"{_blob_name(digest, 'manifest')}.manifest.json"), raw)
+        atomic_write(os.path.join(self.path, "manifest.json"), self._manifest)
+        atomic_write(os.path.join(self.path, "version"), VERSION.encode())
 
 
 class DirTransport(Transport):

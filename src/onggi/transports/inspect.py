@@ -21,9 +21,9 @@ def _image_manifest(src: ImageSource, platform: object) -> tuple[bytes, str, str
     raw, mt = src.get_manifest()
     top = of_bytes(raw)
     if M.is_index(mt):
-        from .copy import _choose
+        from .copy import choose_instance
 
-        chosen = _choose(M.instances_of(raw, f"{src.reference}: index"), platform, src.reference)
+        chosen = choose_instance(M.instances_of(raw, f"{src.reference}: index"), platform, src.reference)
         raw, mt = src.get_manifest(chosen.digest)
     return raw, mt, top
 

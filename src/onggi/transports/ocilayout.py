@@ -17,6 +17,7 @@ import json
 import os
 from typing import BinaryIO
 
+from ..files import atomic_write
 from ..errors import InvalidArgument, NotFound
 from ..oci import mediatypes as MT
 from ..oci.digest import of_bytes, parse
@@ -146,20 +147,11 @@ class OCIDestination(ImageDestination):
             kept = [e for e in index.get("manifests") or []
                     if not self.name or (e.get("annotations") or {}).get(REF_NAME) != self.name]
             index["manifests"] = kept + [entry]
-            _write(os.path.join(self.path, "oci-layout"), json.dumps(LAYOUT).encode())
-            _write(os.path.join(self.path, "index.json"),
+            atomic_write(os.path.join(self.path, "oci-layout"), json.dumps(LAYOUT).encode())
+            atomic_write(os.path.join(self.path, "index.json"),
                    json.dumps(index, separators=(",", ":")).encode())
         finally:
             os.close(fd)
-
-
-def _write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 class OCITransport(Transport):
