@@ -171,13 +171,10 @@ def test_console_socket_not_listening(runtime, make_bundle, tmp_path):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
-def test_exec_tty_console_socket(runtime, make_bundle, console):
-    b = make_bundle(["sleep", "60"])
-    cid = runtime.new_id()
-    runtime("run", "-d", "--bundle", b.path, cid, check=True)
-    srv = console()
-    p = subprocess.Popen([runtime.binary, "--root", runtime.root, "exec", "--tty", "--console-socket", srv.path,
-                          cid, "sh", "-c", "tty; stty size; echo hi; exit 3"],
+def _exec_on_console(runtime, srv, args: list[str]) -> tuple[int, list[str], str]:  # noqa: ANN001
+    """``exec --console-socket`` with ``args``: (exit code, lines read from the pty
+    master it sent, stderr)."""
+    p = subprocess.Popen([runtime.binary, "--root", runtime.root, "exec", "--console-socket", srv.path, *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         master = srv.master()
@@ -188,7 +185,16 @@ def test_exec_tty_console_socket(runtime, make_bundle, console):
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert code == 3, p.stderr.read()
+    return code, out, p.stderr.read().decode(errors="replace")
+
+
+def test_exec_tty_console_socket(runtime, make_bundle, console):
+    b = make_bundle(["sleep", "60"])
+    cid = runtime.new_id()
+    runtime("run", "-d", "--bundle", b.path, cid, check=True)
+    srv = console()
+    code, out, err = _exec_on_console(runtime, srv, ["--tty", cid, "sh", "-c", "tty; stty size; echo hi; exit 3"])
+    assert code == 3, err
     assert out[0].startswith("/dev/pts/"), out
     assert out[-1] == "hi", out  # (stty size of a 0x0 terminal: busybox prints an error)
     assert runtime.state(cid)["status"] == "running"
@@ -204,17 +210,8 @@ def test_exec_process_json_with_console_size(runtime, make_bundle, console, tmp_
                 args=["sh", "-c", "tty; stty size; echo hi"])
     (tmp_path / "process.json").write_text(json.dumps(proc))
     srv = console()
-    p = subprocess.Popen([runtime.binary, "--root", runtime.root, "exec", "--process", str(tmp_path / "process.json"),
-                          "--console-socket", srv.path, cid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        master = srv.master()
-        out = _lines(read_all(master))
-        code = p.wait(timeout=20)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert code == 0, p.stderr.read()
+    code, out, err = _exec_on_console(runtime, srv, ["--process", str(tmp_path / "process.json"), cid])
+    assert code == 0, err
     assert out[0].startswith("/dev/pts/") and out[1:] == ["30 100", "hi"], out
 
 

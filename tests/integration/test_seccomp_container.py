@@ -222,13 +222,19 @@ def _answer_by_path_order():  # noqa: ANN202
     return answer
 
 
-def test_notify_agent_gets_fd_and_state_and_answers(runtime, make_bundle, agent):
-    a = agent(_answer_by_path_order())
+def _two_mkdirs_bundle(make_bundle, listener: str):  # noqa: ANN001, ANN202
+    """A container that makes /tmp/a and /tmp/b (a tmpfs) under a notify profile."""
     b = make_bundle(["sh", "-c", "mkdir /tmp/a && echo a-made || echo a-refused; "
                                  "mkdir /tmp/b && echo b-made || echo b-refused; ls /tmp"])
     _tmpfs_tmp(b.config)
-    b.config["linux"]["seccomp"] = _notify_profile(a.path)
+    b.config["linux"]["seccomp"] = _notify_profile(listener)
     b.write()
+    return b
+
+
+def test_notify_agent_gets_fd_and_state_and_answers(runtime, make_bundle, agent):
+    a = agent(_answer_by_path_order())
+    b = _two_mkdirs_bundle(make_bundle, a.path)
     cid = runtime.new_id()
     r = runtime("create", "--bundle", b.path, cid, timeout=30)
     assert r.returncode == 0, r.stderr
@@ -262,11 +268,7 @@ def test_notify_agent_gets_fd_and_state_and_answers(runtime, make_bundle, agent)
 
 def test_notify_agent_answers_run(runtime, make_bundle, agent):
     a = agent(_answer_by_path_order())
-    b = make_bundle(["sh", "-c", "mkdir /tmp/a && echo a-made || echo a-refused; "
-                                 "mkdir /tmp/b && echo b-made || echo b-refused; ls /tmp"])
-    _tmpfs_tmp(b.config)
-    b.config["linux"]["seccomp"] = _notify_profile(a.path)
-    b.write()
+    b = _two_mkdirs_bundle(make_bundle, a.path)
     r = runtime("run", "--bundle", b.path, runtime.new_id(), timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["a-refused", "b-made", "b"], r.stdout
