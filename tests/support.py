@@ -36,13 +36,14 @@ def free_port() -> int:
 class Registry:
     """One ``docker-registry serve`` with a generated config, stopped by PID."""
 
-    def __init__(self, base: str, name: str, auth: str = "", tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, base: str, name: str, auth: str = "", tls: tuple[str, str] | None = None,
+                 access_log: bool = False) -> None:
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.scheme = "https" if tls else "http"
-        cfg = ["version: 0.1", "log:", "  level: error", "  accesslog:", "    disabled: true",
+        cfg = ["version: 0.1", "log:", "  level: error", "  accesslog:", f"    disabled: {str(not access_log).lower()}",
                "storage:", "  filesystem:", f"    rootdirectory: {self.dir}/data",
                "  delete:", "    enabled: true", "  maintenance:", "    uploadpurging:",
                "      enabled: false", "http:", f"  addr: {self.host}", "  secret: onggi-test"]

@@ -1,6 +1,6 @@
 """A pull killed with SIGKILL in the middle leaves nothing half-written visible in the
-store; ``onggi system check`` finds it consistent, and the next pull completes (reusing
-the partial download that was already verified)."""
+store; ``onggi system check`` finds it consistent, and the next pull completes, reusing
+the partial download: it asks the registry for the rest only (a range request, 206)."""
 
 from __future__ import annotations
 
@@ -58,9 +58,34 @@ def _big_layout(path: str) -> None:
         f.write('{"imageLayoutVersion":"1.0.0"}')
 
 
-def test_killed_pull_then_retry(registry, tmp_path):  # noqa: ANN001
+@pytest.fixture
+def logged_registry(tmp_path):  # noqa: ANN001, ANN201
+    """A docker-registry of this test's own, with its access log on (it shows each
+    response's status and size)."""
+    from support import REGISTRY, Registry
+
+    if not os.path.exists(REGISTRY):
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    r = Registry(str(tmp_path), "reg", access_log=True)
+    yield r
+    r.stop()
+
+
+def _blob_gets(registry, digest: str) -> list[tuple[int, int]]:  # noqa: ANN001
+    """(status, bytes sent) of each GET of the blob, from the registry's access log."""
+    with open(os.path.join(registry.dir, "registry.log")) as f:
+        lines = [ln for ln in f if f'"GET /v2/crash/big/blobs/{digest} ' in ln]
+    out = []
+    for ln in lines:
+        status, size = ln.split('" ', 2)[1].split()[:2]
+        out.append((int(status), int(size)))
+    return out
+
+
+def test_killed_pull_then_retry(logged_registry, tmp_path):  # noqa: ANN001
     if not os.path.exists(ONGGI):
         pytest.skip("onggi is not installed (run tools/install.sh)")
+    registry = logged_registry
     _big_layout(str(tmp_path / "lay"))
     ref = f"{registry.host}/crash/big:1"
     subprocess.run([ONGGI, "image", "copy", "-q", "--dest-tls-verify=false", f"oci:{tmp_path}/lay:big",
@@ -79,6 +104,9 @@ def test_killed_pull_then_retry(registry, tmp_path):  # noqa: ANN001
         pytest.skip("the pull finished before it could be killed")
     p.send_signal(signal.SIGKILL)
     p.wait()
+    part = next(ingest.glob("*.part"))
+    kept = part.stat().st_size
+    layer = "sha256:" + part.name.split(".")[0].split("-", 1)[1]
     check = subprocess.run([ONGGI, "system", "check"], env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert subprocess.run([ONGGI, "images", "-q"], env=env, capture_output=True, text=True).stdout == ""
@@ -87,4 +115,6 @@ def test_killed_pull_then_retry(registry, tmp_path):  # noqa: ANN001
     snap = [d for d in (tmp_path / "store/snapshots").iterdir() if not d.name.startswith(("tmp-", "del-"))]
     assert len(snap) == 1 and (snap[0] / "fs/big.bin").stat().st_size == 24 << 20
     assert list(ingest.glob("*.part")) == []
+    status, sent = _blob_gets(registry, layer)[-1]  # the retry's request for the layer
+    assert status == 206 and sent == (tmp_path / "lay/blobs/sha256" / layer[7:]).stat().st_size - kept
     assert subprocess.run([ONGGI, "system", "check"], env=env, capture_output=True).returncode == 0

@@ -7,7 +7,9 @@ the connection drops, or the body ends short of a known size, the download goes 
 ``Range: bytes=<received>-`` from the byte already received, with the hash state kept;
 a server that ignores the range (200) has the bytes already received skipped. A caller
 that kept a partial download continues it with ``resume=`` (a Verifier that has seen the
-bytes it holds; its state is copied, never changed).
+bytes it holds; its state is copied, never changed). ``start=`` instead asks for the bytes
+from that offset on with no digest check here: for a caller that hashes them itself (the
+local store, which re-hashed its partial ingest).
 
 Upload, in the order the distribution spec describes:
 
@@ -66,6 +68,26 @@ def _scope(repo: str, actions: str) -> str:
     return f"repository:{repo}:{actions}"
 
 
+class _Counted:
+    """A Verifier's interface that counts bytes from an offset and checks only the size
+    (for ``iter_blob(start=...)``, whose caller hashes the bytes)."""
+
+    def __init__(self, digest: Digest, size: int | None, start: int, what: str) -> None:
+        self.digest, self.size, self.seen, self.what = digest, size, start, what
+
+    def update(self, data: bytes) -> None:
+        self.seen += len(data)
+        if self.size is not None and self.seen > self.size:
+            raise _digest.DigestMismatch(f"{self.what}: more than the {self.size} bytes its "
+                                         f"descriptor declares (digest {self.digest})")
+
+    def finish(self) -> Digest:
+        if self.size is not None and self.seen != self.size:
+            raise _digest.DigestMismatch(f"{self.what}: {self.seen} bytes, but its descriptor "
+                                         f"declares {self.size} (digest {self.digest})")
+        return self.digest
+
+
 class BlobOps:
     session: Session
     host: str
@@ -90,15 +112,18 @@ class BlobOps:
         return self.head_blob(repo, digest) is not None
 
     def iter_blob(self, repo: str, digest: str, size: int | None = None,
-                  resume: Verifier | None = None) -> Iterator[bytes]:
+                  resume: Verifier | None = None, start: int = 0) -> Iterator[bytes]:
         """The blob's bytes (after those ``resume`` has seen), verified: the generator
-        raises ``DigestMismatch`` at the end instead of finishing when they are wrong."""
+        raises ``DigestMismatch`` at the end instead of finishing when they are wrong.
+        With ``start``: the bytes from that offset, their count checked, not their digest."""
         dg = _digest.parse(digest, f"blob digest in {self.host}/{repo}")
         target = self._target(repo, dg)
         if resume is not None:
             if resume.digest != dg:
                 raise InvalidArgument(f"reading blob {target}: resume state is for {resume.digest}")
             v = resume.copy_state()
+        elif start:
+            v = _Counted(dg, size, start, f"blob {target}")  # type: ignore[assignment]
         else:
             v = Verifier(dg, size, f"blob {target}")
         size = v.size

@@ -326,7 +326,9 @@ class BlobStore:
                lease: Lease | None = None, timeout: float | None = None) -> Digest:
         """Store the blob read from ``stream`` (from its first byte); returns its digest.
         With ``digest`` a partial ingest is resumed: the stream is sought (or read) past
-        the bytes already there. When the blob is already stored, the stream is not read."""
+        the bytes already there, or, when it has ``open_at(offset)``, asked for the rest
+        (a registry source makes a range request). When the blob is already stored, the
+        stream is not read."""
         if digest is None:
             with self.writer(None, size, lease=lease) as w:
                 w.copy_from(stream)
@@ -335,6 +337,10 @@ class BlobStore:
         calls: list[int] = []
 
         def open_at(offset: int) -> BinaryIO:
+            reopen = getattr(stream, "open_at", None)
+            if reopen is not None and (offset or calls):  # e.g. an HTTP range request
+                calls.append(offset)
+                return reopen(offset)
             if start is not None:
                 stream.seek(start + offset)
             elif calls:

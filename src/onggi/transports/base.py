@@ -32,16 +32,27 @@ __all__ = ["BytesReader", "Descriptor", "ImageSource", "ImageDestination", "Tran
 
 def write_verified(stream: BinaryIO, desc: Descriptor, final: str, what: str) -> None:
     """Copy ``stream`` into a temporary file beside ``final``, checking digest and size,
-    and rename it into place only when it matched (nothing half-written is visible)."""
+    and rename it into place only when it matched (nothing half-written is visible).
+    A stream that says ``verified`` (it raises before its end on a wrong digest or size,
+    as a registry source does) is not hashed again; its length is still checked."""
     from ..files import replacing
     from ..oci.digest import Verifier
 
-    v = Verifier(desc.digest, desc.size, what)
+    v = None if getattr(stream, "verified", False) else Verifier(desc.digest, desc.size, what)
+    seen = 0
     with replacing(final, durable=False) as out:
         while b := stream.read(1 << 20):
-            v.update(b)
+            if v is not None:
+                v.update(b)
+            seen += len(b)
             out.write(b)
-        v.finish()
+        if v is not None:
+            v.finish()
+        elif seen != desc.size:
+            from ..oci.digest import DigestMismatch
+
+            raise DigestMismatch(f"{what}: {seen} bytes, but its descriptor declares {desc.size} "
+                                 f"(digest {desc.digest})")
 
 
 class BytesReader:

@@ -84,6 +84,16 @@ class CountingReader:
     def __init__(self, stream: BinaryIO, advance: Callable[[int], None] | None) -> None:
         self.stream = stream
         self.advance = advance
+        self.verified = getattr(stream, "verified", False)
+        if hasattr(stream, "open_at"):
+            self.open_at = self._open_at
+
+    def _open_at(self, offset: int) -> "CountingReader":
+        """The source's stream from ``offset`` (a resumed ingest); the bytes skipped count
+        as done."""
+        if self.advance is not None:
+            self.advance(offset)
+        return CountingReader(self.stream.open_at(offset), self.advance)  # type: ignore[attr-defined]
 
     def read(self, n: int = _CHUNK) -> bytes:
         b = self.stream.read(n if n and n > 0 else _CHUNK)

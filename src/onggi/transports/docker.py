@@ -15,7 +15,7 @@ tag at ``commit``.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from ..errors import InvalidArgument, NotFound, Unavailable
 from ..oci.reference import Reference, parse
@@ -78,21 +78,38 @@ def endpoints(ref: Reference, opts: Options, push: bool = False) -> list:
 
 
 class _Stream:
-    """A file-like reader over the client's verified chunk iterator."""
+    """A file-like reader over the client's verified chunk iterator. ``read(n)`` returns
+    at most ``n`` bytes, as soon as some arrived (a raw stream's short reads: joining
+    64 KiB chunks into 1 MiB reads would copy every byte again). ``verified``: the
+    iterator raises before its end when digest or size is wrong, so a destination need
+    not hash the bytes a second time."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes], verified: bool = True,
+                 reopen: Callable[[int], Iterator[bytes]] | None = None) -> None:
         self.chunks = chunks
         self.buf = b""
+        self.verified = verified
+        self._reopen = reopen
+
+    def open_at(self, offset: int) -> "_Stream":
+        """The blob from ``offset`` on, with a range request (this stream is closed): the
+        store resumes a partial ingest with it. Those bytes are counted, not hashed."""
+        if self._reopen is None:
+            raise InvalidArgument("this blob stream cannot be reopened at an offset")
+        self.close()
+        return _Stream(self._reopen(offset), verified=False)
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             out, self.buf = self.buf + b"".join(self.chunks), b""
             return out
-        while len(self.buf) < n:
+        if not self.buf:
             b = next(self.chunks, None)
             if b is None:
-                break
-            self.buf += b
+                return b""
+            if len(b) <= n:
+                return b
+            self.buf = b
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
@@ -137,8 +154,10 @@ class DockerSource(ImageSource):
         return m.raw, m.media_type
 
     def get_blob(self, desc: Descriptor) -> BinaryIO:
-        chunks = self.client.iter_blob(self.repo, desc.digest, desc.size)  # type: ignore[union-attr]
-        return _Stream(chunks)  # type: ignore[return-value]
+        client, repo = self.client, self.repo
+        chunks = client.iter_blob(repo, desc.digest, desc.size)  # type: ignore[union-attr]
+        return _Stream(chunks, reopen=lambda offset: client.iter_blob(  # type: ignore[union-attr, return-value]
+            repo, desc.digest, desc.size, start=offset))
 
     def close(self) -> None:
         if self.client is not None:
