@@ -618,6 +618,8 @@ def main() -> int:
                     help="where the destinations are made: a fresh loop-mounted ext4 with a journal (default), "
                          "or the host's temporary directory (on this machine: ext4 without a journal; see the "
                          "script's docstring)")
+    ap.add_argument("--only", choices=("pull", "copy"),
+                    help="run one scenario alone (default: both; pull+unpack first in each round)")
     ap.add_argument("--onggi", default=shutil.which("onggi") or "/usr/local/bin/onggi", help="the onggi command")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -663,13 +665,16 @@ def main() -> int:
         pull_tools = {"onggi": tools.onggi_pull, f"podman ({tools.driver})": tools.podman_pull,
                       "skopeo+umoci": tools.skopeo_umoci}
         copy_tools = {"onggi": tools.onggi_copy, "skopeo": tools.skopeo_copy}
-        for f in (tools.onggi_pull, tools.skopeo_umoci, tools.onggi_copy, tools.skopeo_copy):
-            f()
+        groups = [(pull_tools, "pull"), (copy_tools, "copy")]
+        groups = [(g, n) for g, n in groups if a.only in (None, n)]
+        for g, _ in groups:
+            for f in g.values():
+                f()
 
         pulls: dict[str, list[Timed]] = {n: [] for n in pull_tools}
         copies: dict[str, list[Timed]] = {n: [] for n in copy_tools}
         for i in range(a.runs):
-            for group, res in ((pull_tools, pulls), (copy_tools, copies)):
+            for group, res in [(g, pulls if n == "pull" else copies) for g, n in groups]:
                 names = list(group)
                 if i % 2:
                     names.reverse()
@@ -690,10 +695,13 @@ def main() -> int:
         print(f"{a.runs} runs each, interleaved, each from an empty destination on {where}; registry "
               f"docker-registry on {registry.addr}; onggi={a.onggi}; CPU = user+sys; peak RSS from wait4 "
               f"(for skopeo+umoci the larger of the two)")
-        report("pull+unpack", pulls, "onggi")
-        report("copy to oci:", copies, "onggi")
-        print("\nonggi pull peak RSS per run: "
-              + ", ".join(f"{t.rss_kib / 1024:.0f}" for t in pulls["onggi"]) + " MiB")
+        if a.only in (None, "pull"):
+            report("pull+unpack", pulls, "onggi")
+        if a.only in (None, "copy"):
+            report("copy to oci:", copies, "onggi")
+        if a.only in (None, "pull"):
+            print("\nonggi pull peak RSS per run: "
+                  + ", ".join(f"{t.rss_kib / 1024:.0f}" for t in pulls["onggi"]) + " MiB")
     finally:
         if registry is not None:
             registry.stop()
