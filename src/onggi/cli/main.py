@@ -50,16 +50,29 @@ def cli() -> None:
     """onggi (옹기): run containers, and move, store and inspect their images."""
 
 
+# command modules: each has ``COMMANDS`` (a list of click commands and groups); a module
+# not written yet is skipped, so work on one never breaks the others
+_MODULES = ("store_commands", "system_commands", "registry_commands", "container_commands",
+            "volume_commands", "network_commands", "pod_commands")
+
+
 def _register() -> None:
+    import importlib
+
     from .. import transports
     from .image_commands import image
 
     transports.register("onggi", "onggi.image.store_transport:StoreTransport")
     cli.add_command(image)
-    from . import store_commands, system_commands
-
-    for cmd in store_commands.COMMANDS + system_commands.COMMANDS:
-        cli.add_command(cmd)
+    for name in _MODULES:
+        try:
+            mod = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+            continue
+        for cmd in mod.COMMANDS:
+            cli.add_command(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
