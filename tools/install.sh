@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 PREFIX=${ONGGI_PREFIX:-/opt/onggi}
+BINDIR=${ONGGI_BINDIR:-/usr/local/bin}  # where the commands are linked (a second checkout can use its own)
 DEMO=1
 [ "${1:-}" = "--no-demo" ] && DEMO=0
 
@@ -43,9 +44,10 @@ from onggi.cli.runtime import main
 sys.exit(main())
 LAUNCH
 chmod 755 "$PREFIX/venv/bin/onggi-runtime"
-ln -sf "$PREFIX/venv/bin/onggi-runtime" /usr/local/bin/onggi-runtime
-ln -sf "$PREFIX/venv/bin/onggi" /usr/local/bin/onggi
-echo "install.sh: onggi-runtime and onggi installed in /usr/local/bin (code in $SRC)"
+mkdir -p "$BINDIR"
+ln -sf "$PREFIX/venv/bin/onggi-runtime" "$BINDIR/onggi-runtime"
+ln -sf "$PREFIX/venv/bin/onggi" "$BINDIR/onggi"
+echo "install.sh: onggi-runtime and onggi installed in $BINDIR (code in $SRC)"
 
 if [ "$DEMO" = 1 ]; then
     exec "$REPO/tools/demo.sh"
