@@ -7,7 +7,21 @@ for an anonymous caller) or raises :class:`AuthError`, which carries the HTTP st
 the distribution-spec error code and the ``WWW-Authenticate`` challenge to send.
 
 ``from_config`` builds the authorizer from the ``auth:`` section of the server's YAML
-config; with no such section every request is allowed (anonymous, loopback default).
+config (documented in :mod:`.config`); with no such section every request is allowed
+(anonymous, loopback default). An authorizer that serves endpoints of its own (the token
+server) also has ``routes()``, the aiohttp RouteDefs to add to the app.
+
+Every authorizer here also has ``may_block(authorization) -> bool``: False when
+``authorize`` will answer in microseconds (no credentials, a token, Basic credentials seen
+before), True when it may run bcrypt (tens of ms) and is better called in a thread.
+
+The server may pass ``base_url`` (``scheme://Host`` of the request) to ``authorize``: the
+token mode names its endpoint from it when the config gives no ``realm``.
+
+Modules: :mod:`.scopes` (scope, challenge and header text), :mod:`.htpasswd`,
+:mod:`.rules` (access per account, repository and action), :mod:`.tokens` (JWTs),
+:mod:`.basic` and :mod:`.bearer` (the two authorizers), :mod:`.token_endpoint` (the token
+server's handlers) and :mod:`.config`.
 """
 
 from __future__ import annotations
@@ -49,22 +63,29 @@ class AuthError(Exception):
 
 
 class Authorizer(Protocol):
-    def authorize(self, authorization: str | None, wanted: Sequence[Access]) -> str | None:
+    def authorize(self, authorization: str | None, wanted: Sequence[Access],
+                  base_url: str | None = None) -> str | None:
         """Return the caller's account (None: anonymous) or raise AuthError."""
 
 
 class AllowAll:
     """No auth configured: everyone may do everything (the loopback default)."""
 
-    def authorize(self, authorization: str | None, wanted: Sequence[Access]) -> str | None:
+    def authorize(self, authorization: str | None, wanted: Sequence[Access],
+                  base_url: str | None = None) -> str | None:
         return None
 
+    def may_block(self, authorization: str | None) -> bool:
+        return False
 
-def from_config(cfg: dict[str, Any] | None, root: str) -> Authorizer:
+
+def from_config(cfg: dict[str, Any] | None, root: str, base_url: str | None = None) -> Authorizer:
     """The authorizer for the config's ``auth:`` section (``root``: the storage root,
-    where generated keys may be kept). No section: :class:`AllowAll`."""
+    where generated keys may be kept; ``base_url``: the server's own ``scheme://host:port``,
+    the token realm's fallback). No section: :class:`AllowAll`. InvalidArgument (or
+    NotFound for a missing htpasswd file) names what is wrong in the section."""
     if not cfg:
         return AllowAll()
     from .config import build  # htpasswd / token authorizers
 
-    return build(cfg, root)
+    return build(cfg, root, base_url)
