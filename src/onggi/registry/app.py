@@ -3,8 +3,9 @@ the name, checks the method, authorizes, refuses writes in read-only mode and ca
 handler; a middleware turns :class:`RegistryError` and :class:`AuthError` into the spec's
 JSON error body and adds ``Docker-Distribution-API-Version`` to every answer.
 
-``/metrics`` (unless a separate metrics address is configured) and the web page at
-``/`` are outside auth: the page shows only what pull would, and is read-only.
+``/metrics`` (unless a separate metrics address is configured) is outside auth. The
+read-only web page at ``/`` asks the authorizer what the API would: ``registry:catalog:*``
+for the list of repositories, ``repository:NAME:pull`` for a repository's pages.
 """
 
 from __future__ import annotations
@@ -133,5 +134,5 @@ def build_app(cfg: ServerConfig, metrics: Metrics | None = None) -> web.Applicat
     except ImportError:
         page = None  # the web page is optional: without it, / is a 404
     if page is not None:
-        app.router.add_routes(page.routes(storage))
+        app.router.add_routes(page.routes(storage, authorizer))  # the page asks what pull would
     return app
