@@ -221,9 +221,35 @@ def load_cmd(archive: str, quiet: bool) -> None:
 
 @click.command("inspect")
 @click.argument("images", nargs=-1, required=True)
-@click.option("--format", "fmt", default="json", help="json (the default)")
-def inspect_cmd(images: tuple[str, ...], fmt: str) -> None:
-    """Show details of images in the local store (podman image inspect)."""
+@click.option("-f", "--format", "fmt", default="json", help="json (the default) or a Go template")
+@click.option("-t", "--type", "typ", default="all", type=click.Choice(["all", "container", "image"]),
+              help="what to inspect (default: containers, then images)")
+def inspect_cmd(images: tuple[str, ...], fmt: str, typ: str) -> None:
+    """Show details of containers or images (podman inspect)."""
+    if typ in ("all", "container"):
+        try:
+            from .container_commands import inspect_containers, print_inspect
+        except ImportError:
+            inspect_containers = None  # type: ignore[assignment]
+        docs = inspect_containers(images) if inspect_containers is not None else None
+        if docs is not None:
+            print_inspect(docs, fmt)
+            return
+        if typ == "container":
+            from ..errors import NotFound
+
+            raise NotFound(f"no such container {images[0]}")
+    docs = image_inspect_docs(images)
+    if fmt and fmt != "json":
+        from .container_commands import print_inspect
+
+        print_inspect(docs, fmt)
+        return
+    click.echo(json.dumps(docs, indent=4))
+
+
+def image_inspect_docs(images: tuple[str, ...]) -> list[dict]:
+    """podman image inspect's documents."""
     from ..image.commands import image_size, resolve
     from ..image.store_refs import manifest_parts
     from ..oci import reference as R
@@ -245,7 +271,7 @@ def inspect_cmd(images: tuple[str, ...], fmt: str) -> None:
             "ManifestType": json.loads(store.blobs.read_bytes(im.manifest)).get("mediaType", ""),
             "History": cfg.get("history") or [], "NamesHistory": list(im.names),
         })
-    click.echo(json.dumps(out, indent=4))
+    return out
 
 
 COMMANDS = [pull_cmd, push_cmd, images_cmd, rmi_cmd, tag_cmd, history_cmd, save_cmd, load_cmd, inspect_cmd]

@@ -52,6 +52,8 @@ class RunOptions:
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
+    network_aliases: list[str] = field(default_factory=list)  # --network-alias (DNS names)
+    ip: str | None = None                  # --ip: a static address on the first network
     # resources
     memory: str | None = None              # 64m, 1g, bytes
     cpus: float | None = None
@@ -72,6 +74,7 @@ class RunOptions:
     platform: str | None = None
     runtime: str | None = None             # None: onggi-runtime; a name on PATH or a path
     pod: str | None = None
+    log_size_max: int = -1                 # --log-opt max-size: rotate ctr.log past this many bytes
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,3 +103,4 @@ class SpecContext:
     volume_paths: dict[str, str] = field(default_factory=dict)  # named volume -> host dir (filled by the volume layer)
     init_path: str | None = None           # the host's catatonit, when --init
     cgroup_parent: str = "onggi"           # cgroupsPath = <parent>/<container id> (cgroupfs driver)
+    anonymous_volumes: list[str] = field(default_factory=list)  # filled by build_spec: what -v DST made
