@@ -17,7 +17,8 @@ fi
 
 PKGS="python3 python3-venv busybox-static libseccomp2 runc crun podman skopeo umoci conmon
       catatonit containernetworking-plugins uidmap iproute2 procps docker-registry
-      oci-image-tool apache2-utils zstd debootstrap chromium"
+      oci-image-tool apache2-utils zstd debootstrap chromium buildah openssl curl netavark
+      aardvark-dns iptables"
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null | grep -v "install ok installed" | cut -d' ' -f1 || true)
 for p in $PKGS; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$(echo $missing)" ]; then
