@@ -53,7 +53,7 @@ def cli() -> None:
 # command modules: each has ``COMMANDS`` (a list of click commands and groups); a module
 # not written yet is skipped, so work on one never breaks the others
 _MODULES = ("store_commands", "system_commands", "registry_commands", "container_commands",
-            "volume_commands", "network_commands", "pod_commands")
+            "volume_commands", "network_commands", "pod_commands", "exec_commands", "fs_commands")
 
 
 def _register() -> None:
