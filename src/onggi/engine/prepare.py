@@ -106,13 +106,20 @@ def _write_spec(paths: Paths, rec: Record, opts: RunOptions, image: dict[str, An
 def _check_program(rootfs: str, rec: Record) -> None:
     """podman's 126: an entrypoint that exists but cannot be executed."""
     args = rec.config.get("args") or []
-    if not args or "/" not in args[0]:
+    if args:
+        check_executable(rootfs, args[0])
+
+
+def check_executable(rootfs: str, program: str) -> None:
+    """PermissionDenied when ``program`` (a path in the container) is a directory or has
+    no execute bit; a missing one is left to the runtime (127)."""
+    if "/" not in program:
         return
     from ..sys.securejoin import open_in_root
 
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = open_in_root(root, args[0], os.O_PATH | os.O_CLOEXEC)
+        fd = open_in_root(root, program, os.O_PATH | os.O_CLOEXEC)
     except Exception:
         return  # missing: the runtime says so (127)
     finally:
@@ -122,6 +129,6 @@ def _check_program(rootfs: str, rec: Record) -> None:
 
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
-            raise PermissionDenied(f"{args[0]}: permission denied: OCI permission denied")
+            raise PermissionDenied(f"{program}: permission denied: OCI permission denied")
     finally:
         os.close(fd)
