@@ -221,3 +221,6 @@ def sync_cmd(source: str, destination: str, src_kind: str, dest_kind: str, scope
         n = sync.run(jobs, _opts(kw, "dest-"), CopyOptions(all_images=all_images, progress=progress), say)  # type: ignore[arg-type]
     if not quiet:
         click.echo(f"Synced {n} image(s)", err=True)
+
+
+COMMANDS = [image]

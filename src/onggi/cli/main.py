@@ -52,31 +52,54 @@ def cli() -> None:
 
 # command modules: each has ``COMMANDS`` (a list of click commands and groups); a module
 # not written yet is skipped, so work on one never breaks the others
-_MODULES = ("store_commands", "system_commands", "registry_commands", "container_commands",
-            "volume_commands", "network_commands", "pod_commands", "exec_commands", "fs_commands")
+_MODULES = ("image_commands", "store_commands", "system_commands", "registry_commands",
+            "container_commands", "volume_commands", "network_commands", "pod_commands",
+            "exec_commands", "fs_commands")
+
+# the module of each top-level command, so that ``onggi run ...`` imports only what ``run``
+# needs (start-up is part of every command's time); tests/unit/test_cli_modules.py checks
+# that this agrees with the modules' COMMANDS
+_WHERE = {
+    "image": "image_commands",
+    **dict.fromkeys(("pull", "push", "images", "rmi", "tag", "history", "save", "load", "inspect"),
+                    "store_commands"),
+    **dict.fromkeys(("login", "logout", "import", "system"), "system_commands"),
+    "registry": "registry_commands",
+    **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "logs", "wait",
+                     "pause", "unpause", "rename", "attach", "port"), "container_commands"),
+    "volume": "volume_commands", "network": "network_commands", "exec": "exec_commands",
+    "export": "fs_commands",
+}
 
 
-def _register() -> None:
+def _load(name: str) -> None:
     import importlib
 
+    try:
+        mod = importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.{name}":
+            raise
+        return
+    for cmd in mod.COMMANDS:
+        cli.add_command(cmd)
+
+
+def _register(argv: list[str] | None = None) -> None:
+    """Add the commands: only the module of the command being run when it is known (and
+    not the ``container`` group, which gathers commands from several modules), else all."""
     from .. import transports
-    from .image_commands import image
 
     transports.register("onggi", "onggi.image.store_transport:StoreTransport")
-    cli.add_command(image)
-    for name in _MODULES:
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{name}":
-                raise
-            continue
-        for cmd in mod.COMMANDS:
-            cli.add_command(cmd)
+    args = sys.argv[1:] if argv is None else argv
+    first = next((a for a in args if not a.startswith("-")), None)
+    only = _WHERE.get(first or "")
+    for name in (only,) if only else _MODULES:
+        _load(name)
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register()
+    _register(argv)
     try:
         cli.main(args=argv, prog_name="onggi", standalone_mode=False)
     except click.exceptions.Exit as e:
