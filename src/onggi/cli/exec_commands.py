@@ -1,4 +1,5 @@
-"""``onggi exec`` (also ``onggi container exec``): a process in a running container."""
+"""``onggi exec``, ``top`` and ``stats`` (also under ``onggi container``): processes in
+running containers, and what they use."""
 
 from __future__ import annotations
 
@@ -41,6 +42,61 @@ def exec_cmd(name: str, command: tuple[str, ...], interactive: bool, tty: bool, 
     sys.exit(code)
 
 
-container.add_command(exec_cmd)
+@click.command("top")
+@click.argument("name")
+@click.argument("descriptors", nargs=-1)
+def top_cmd(name: str, descriptors: tuple[str, ...]) -> None:
+    """Show the processes of a running container (podman's format descriptors, e.g.
+    ``pid user args``)."""
+    from ..engine.top import top
+    from .store_commands import table
 
-COMMANDS = [exec_cmd]
+    paths, db = _env()
+    try:
+        rows = top(paths, db, name, list(descriptors) or None)
+    finally:
+        db.close()
+    click.echo(table(rows), nl=False)
+
+
+@click.command("stats")
+@click.argument("names", nargs=-1)
+@click.option("--no-stream", is_flag=True, help="print one reading and exit")
+@click.option("--format", "fmt", help="json, or a Go template like {{.Name}} {{.CPUPerc}}")
+@click.option("-i", "--interval", type=click.IntRange(1), default=5, show_default=True,
+              help="seconds between readings when streaming")
+def stats_cmd(names: tuple[str, ...], no_stream: bool, fmt: str | None, interval: int) -> None:
+    """Show the CPU, memory, network, block I/O and pids of running containers."""
+    import json
+    import time
+
+    from ..engine import stats
+    from .store_commands import table
+
+    paths, db = _env()
+    try:
+        while True:
+            got = stats.sample(paths, db, list(names), interval=0.5)
+            if fmt == "json":
+                click.echo(json.dumps(got, indent=4))
+            elif fmt:
+                from ..engine.templates import render
+
+                keys = {"ID": "id", "Name": "name", "CPUPerc": "cpu_percent", "MemUsage": "mem_usage",
+                        "MemPerc": "mem_percent", "NetIO": "net_io", "BlockIO": "block_io", "PIDs": "pids",
+                        "CPU": "cpu_time", "AVGCPU": "avg_cpu"}
+                for s in got:
+                    click.echo(render(fmt, {k: s[v] for k, v in keys.items()}))
+            else:
+                click.echo(table([stats.HEADER] + [stats.row(s) for s in got]), nl=False)
+            if no_stream:
+                return
+            time.sleep(max(interval - 0.5, 0))
+    finally:
+        db.close()
+
+
+for _c in (exec_cmd, top_cmd, stats_cmd):
+    container.add_command(_c)
+
+COMMANDS = [exec_cmd, top_cmd, stats_cmd]

@@ -67,7 +67,8 @@ _WHERE = {
     "registry": "registry_commands",
     **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "logs", "wait",
                      "pause", "unpause", "rename", "attach", "port"), "container_commands"),
-    "volume": "volume_commands", "network": "network_commands", "exec": "exec_commands",
+    "volume": "volume_commands", "network": "network_commands",
+    **dict.fromkeys(("exec", "top", "stats"), "exec_commands"),
     "export": "fs_commands",
 }
 
