@@ -97,7 +97,9 @@ def test_login_logout(tmp_path):  # noqa: ANN001
 
 
 def test_import_check_prune(tmp_path):  # noqa: ANN001
-    env = {"ONGGI_STORAGE": str(tmp_path / "store")}
+    # every root of its own: system prune also looks at containers, networks and volumes
+    env = {"ONGGI_STORAGE": str(tmp_path / "store"), "ONGGI_ROOT": str(tmp_path / "engine"),
+           "ONGGI_RUNROOT": str(tmp_path / "run")}
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
     (root / "etc/hello").write_text("imported\n")
@@ -118,8 +120,8 @@ def test_import_check_prune(tmp_path):  # noqa: ANN001
     assert r.returncode == 1 and "corrupt-blob" in r.stdout and victim.name in r.stdout
     r = onggi("system", "check", "--repair", env=env)
     assert "repaired" in r.stdout
-    r = onggi("system", "prune", env=env)
-    assert r.returncode == 0 and r.stdout.startswith("Removed ")
+    r = onggi("system", "prune", "-f", env=env)
+    assert r.returncode == 0 and "Removed " in r.stdout, r.stdout + r.stderr
     assert onggi("system", "check", env=env).returncode == 0
     bad = onggi("import", "-c", "FROM x", str(tmp_path / "root.tgz"), env=env)
     assert bad.returncode == 125 and "unsupported instruction 'FROM'" in bad.stderr

@@ -1,5 +1,5 @@
 """``onggi exec``, ``top`` and ``stats`` (also under ``onggi container``): processes in
-running containers, and what they use."""
+running containers, and what they use; ``onggi events`` and ``onggi version``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ def stats_cmd(names: tuple[str, ...], no_stream: bool, fmt: str | None, interval
     try:
         while True:
             got = stats.sample(paths, db, list(names), interval=0.5)
+            if not no_stream and sys.stdout.isatty():  # a refreshing screen, as podman's
+                click.echo("\033[2J\033[H", nl=False)
             if fmt == "json":
                 click.echo(json.dumps(got, indent=4))
             elif fmt:
@@ -96,7 +98,75 @@ def stats_cmd(names: tuple[str, ...], no_stream: bool, fmt: str | None, interval
         db.close()
 
 
+@click.command("events")
+@click.option("--format", "fmt", help="json, or a Go template like {{.Status}} {{.Name}}")
+@click.option("--since", help="only events after this time (RFC 3339, Unix time, or 10m)")
+@click.option("--until", help="only events before this time; stops streaming then")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="type=, event=, container=, image=, label= (repeat a key to OR)")
+@click.option("--stream", type=click.BOOL, is_flag=False, flag_value=True, default=True,
+              help="keep waiting for new events (--stream=false: print the stored ones and exit)")
+@click.option("--no-stream", is_flag=True, help="the same as --stream=false")
+def events_cmd(fmt: str | None, since: str | None, until: str | None, filters: tuple[str, ...],
+               stream: bool, no_stream: bool) -> None:
+    """Show the engine's events (create, start, died, stop, kill, exec, remove, ...)."""
+    stream = stream and not no_stream
+    from ..engine import events
+    from ..engine.logs import parse_time
+    from ..engine.templates import render
+
+    want = events.parse_filters(list(filters))
+    since = since or (want.pop("since", None) or [None])[-1]  # --filter since=/until= as podman takes
+    until = until or (want.pop("until", None) or [None])[-1]
+    t0 = parse_time(since) if since else None
+    t1 = parse_time(until) if until else None
+
+    def show(ev: events.Event) -> None:
+        if fmt == "json":
+            click.echo(events.dumps(ev))
+        elif fmt:
+            click.echo(render(fmt, events.template_doc(ev)))
+        else:
+            click.echo(events.text_line(ev))
+        sys.stdout.flush()
+
+    paths, db = _env()
+    try:
+        if not stream:
+            for ev in events.select(db, want, t0, t1):
+                show(ev)
+            return
+        for ev in events.follow(db, want, t0, t1):
+            show(ev)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.close()
+
+
+@click.command("version")
+@click.option("-f", "--format", "fmt", help="json, or a Go template like {{.Client.Version}}")
+def version_cmd(fmt: str | None) -> None:
+    """Show onggi's version (podman's fields: Version, API Version, Go Version -> Python)."""
+    import json
+
+    from ..engine.system import version_doc
+    from ..engine.templates import render
+
+    doc = version_doc()
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=4))
+    elif fmt:
+        click.echo(render(fmt, doc))
+    else:
+        c = doc["Client"]
+        rows = [("Client", "onggi Engine"), ("Version", c["Version"]), ("API Version", c["APIVersion"]),
+                ("Python Version", c["PythonVersion"]), ("Built", c["BuiltTime"]), ("OS/Arch", c["OsArch"])]
+        for k, v in rows:  # podman's tabwriter: labels padded to the longest, plus two
+            click.echo(f"{k + ':':<17}{v}")
+
+
 for _c in (exec_cmd, top_cmd, stats_cmd):
     container.add_command(_c)
 
-COMMANDS = [exec_cmd, top_cmd, stats_cmd]
+COMMANDS = [exec_cmd, top_cmd, stats_cmd, events_cmd, version_cmd]

@@ -67,9 +67,9 @@ _WHERE = {
     "registry": "registry_commands",
     **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "logs", "wait",
                      "pause", "unpause", "rename", "attach", "port"), "container_commands"),
-    "volume": "volume_commands", "network": "network_commands",
-    **dict.fromkeys(("exec", "top", "stats"), "exec_commands"),
-    "export": "fs_commands",
+    "volume": "volume_commands", "network": "network_commands", "pod": "pod_commands",
+    **dict.fromkeys(("exec", "top", "stats", "events", "version"), "exec_commands"),
+    **dict.fromkeys(("export", "cp", "diff", "commit"), "fs_commands"),
 }
 
 

@@ -1,5 +1,5 @@
-"""``onggi login`` / ``logout`` (podman's and skopeo's), ``onggi import`` and
-``onggi system check`` / ``prune`` of the local store."""
+"""``onggi login`` / ``logout`` (podman's and skopeo's), ``onggi import``, ``onggi
+system check`` of the local store, and podman's ``system info`` / ``df`` / ``prune``."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def import_cmd(tarball: str, reference: str | None, changes: tuple[str, ...], me
 
 @click.group("system", cls=Group)
 def system() -> None:
-    """Look after the local store."""
+    """Look after the engine and the local store."""
 
 
 @system.command("check")
@@ -111,17 +111,137 @@ def check_cmd(repair: bool, quick: bool) -> None:
 
 
 @system.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True, help="every unused image, not only dangling ones")
+@click.option("-f", "--force", is_flag=True, help="do not ask for confirmation")
+@click.option("--volumes", is_flag=True, help="unused volumes too")
 @click.option("--dry-run", is_flag=True, help="only say what would be removed")
-def prune_cmd(dry_run: bool) -> None:
-    """Remove blobs, snapshots and leftovers that no image or container uses."""
-    from .store_commands import _store, human_size
+def prune_cmd(all_: bool, force: bool, volumes: bool, dry_run: bool) -> None:
+    """Remove stopped containers, unused networks, dangling (with -a: unused) images and,
+    with --volumes, unused volumes; then blobs and snapshots nothing uses."""
+    from ..engine.system import prune
+    from .container_commands import _env
+    from .store_commands import human_size
 
-    r = _store().gc(dry_run=dry_run)
-    verb = "Would remove" if dry_run else "Removed"
-    click.echo(f"{verb} {len(r.blobs)} blobs, {len(r.snapshots)} snapshots, {len(r.ingests)} partial "
-               f"downloads, {len(r.temporary)} leftovers; {human_size(r.freed_bytes)} freed")
-    for e in r.errors:
+    if not force and not dry_run:
+        click.echo("WARNING! This command removes:\n\t- all stopped containers\n"
+                   "\t- all networks not used by at least one container")
+        if volumes:
+            click.echo("\t- all volumes not used by at least one container")
+        click.echo(f"\t- all {'images without at least one container associated with them' if all_ else 'dangling images'}"
+                   f"\n\t- blobs, snapshots and leftovers of the image store that nothing uses\n")
+        click.echo("Are you sure you want to continue? [y/N] ", nl=False)
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return
+    paths, db = _env()
+    try:
+        r = prune(paths, db, all_images=all_, volumes=volumes, dry_run=dry_run)
+    finally:
+        db.close()
+    verb = "Would delete" if dry_run else "Deleted"
+    for title, items in (("Containers", r.containers), ("Networks", r.networks),
+                         ("Volumes", r.volumes), ("Images", r.images)):
+        if items:
+            click.echo(f"{verb} {title}")
+            for i in items:
+                click.echo(i)
+    g = r.store
+    click.echo(f"{'Would remove' if dry_run else 'Removed'} {len(g.blobs)} blobs, {len(g.snapshots)} "
+               f"snapshots, {len(g.ingests)} partial downloads, {len(g.temporary)} leftovers from the image store")
+    click.echo(f"Total reclaimed space: {human_size(r.reclaimed).replace(' ', '')}")
+    for e in list(g.errors) + r.errors:
         click.echo(f"warning: {e}", err=True)
+
+
+def _output(doc: object, fmt: str | None) -> None:
+    import json
+
+    from ..engine.templates import render
+
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=4))
+    elif fmt:
+        click.echo(render(fmt, doc))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), nl=False)
+
+
+@system.command("info")
+@click.option("-f", "--format", "fmt", help="json, or a Go template like {{.Host.Kernel}}")
+def info_cmd(fmt: str | None) -> None:
+    """Show the host, the store and the version (podman's info fields)."""
+    from ..engine.system import info_doc
+    from .container_commands import _env
+
+    paths, db = _env()
+    try:
+        doc = info_doc(paths, db)
+    finally:
+        db.close()
+    if fmt and fmt != "json":  # templates name podman's Go fields: .Host.Kernel, .Store.GraphRoot
+        doc = _go_names(doc)
+    _output(doc, fmt)
+
+
+def _go_names(doc: object) -> object:
+    if isinstance(doc, dict):
+        return {k[:1].upper() + k[1:]: _go_names(v) for k, v in doc.items()}
+    return doc
+
+
+@system.command("df")
+@click.option("-v", "--verbose", is_flag=True, help="every image, container and volume")
+@click.option("--format", "fmt", help="json, or a Go template like {{.Type}} {{.Size}}")
+def df_cmd(verbose: bool, fmt: str | None) -> None:
+    """Show the space images, containers and volumes take."""
+    import json
+
+    from ..engine.query import human_duration
+    from ..engine.system import disk_usage, summary
+    from ..engine.templates import render
+    from .container_commands import _env
+    from .store_commands import human_size, table
+
+    paths, db = _env()
+    try:
+        du = disk_usage(paths, db)
+    finally:
+        db.close()
+    rows = summary(du)
+    hs = lambda n: human_size(n).replace(" ", "")  # noqa: E731 - podman's 4.5MB
+    if fmt == "json":
+        click.echo(json.dumps(du if verbose else rows, indent=4))
+        return
+    if fmt:
+        for r in rows:
+            click.echo(render(fmt, {**r, "Size": hs(r["Size"]), "Reclaimable": f"{hs(r['Reclaimable'])} ({r['RecPercent']})"}))
+        return
+    if not verbose:
+        out = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]]
+        out += [[r["Type"], str(r["Total"]), str(r["Active"]), hs(r["Size"]),
+                 f"{hs(r['Reclaimable'])} ({r['RecPercent']})"] for r in rows]
+        click.echo(table(out), nl=False)
+        return
+    import time
+
+    now = time.time()
+    ago = lambda t: f"{human_duration(now - t)} ago"  # noqa: E731
+    click.echo("Images space usage:\n")
+    out = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+    out += [[i["Repository"], i["Tag"], i["ImageID"][:12], ago(i["Created"]), hs(i["Size"]),
+             hs(i["SharedSize"]), hs(i["UniqueSize"]), str(i["Containers"])] for i in du["Images"]]
+    click.echo(table(out))
+    click.echo("Containers space usage:\n")
+    out = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
+    out += [[c["ContainerID"][:12], c["Image"], c["Command"][:20], str(c["LocalVolumes"]), hs(c["Size"]),
+             ago(c["Created"]), c["Status"], c["Names"]] for c in du["Containers"]]
+    click.echo(table(out))
+    click.echo("Local Volumes space usage:\n")
+    out = [["VOLUME NAME", "LINKS", "SIZE"]]
+    out += [[v["VolumeName"], str(v["Links"]), hs(v["Size"])] for v in du["Volumes"]]
+    click.echo(table(out), nl=False)
 
 
 COMMANDS = [login_cmd, logout_cmd, import_cmd, system]

@@ -89,6 +89,7 @@ def exec_in(paths: Paths, db: StateDB, ref: str, req: ExecRequest) -> int:
         base = json.load(f)["process"]
     rootfs = rootfs_of(paths, rec.id)
     proc = process_for(base, req, rootfs)
+    db.event("container", "exec", rec.id, rec.name, {"image": rec.image})
     runtime = (rec.options or {}).get("runtime")
     if not req.interactive and not req.detach:
         _stdin_from_devnull()
@@ -97,8 +98,12 @@ def exec_in(paths: Paths, db: StateDB, ref: str, req: ExecRequest) -> int:
 
         check_executable(rootfs, proc["args"][0])
         if runtime in (None, "", "onggi-runtime"):
-            return _in_process(paths, rec.id, proc, req)
-        return _external(paths, runtime, rec.id, proc, req)
+            code = _in_process(paths, rec.id, proc, req)
+        else:
+            code = _external(paths, runtime, rec.id, proc, req)
+        if not req.detach:  # podman's exec_died, with the process's exit code
+            db.event("container", "exec_died", rec.id, rec.name, {"image": rec.image, "containerExitCode": code})
+        return code
     except (NotFound, PermissionDenied) as e:
         text = str(e)
         if isinstance(e, NotFound):

@@ -48,6 +48,10 @@ def start(paths: Paths, rec: Record) -> tuple[socket.socket, int, list[tuple[byt
     frame reader (holding any partial frame)."""
     from .monitor import spawn
 
+    if rec.options.get("pod"):
+        from .pods import ensure_infra
+
+        ensure_infra(paths, rec)
     sock = spawn(paths, rec.id)
     reader = Reader()
     while True:
@@ -92,6 +96,8 @@ def kill(paths: Paths, db: StateDB, ref: str, sig: str | int = "KILL") -> Record
     if rec.state not in LIVE:
         raise FailedPrecondition(f"can only kill running containers. {rec.id} is in state {rec.state}: "
                                  f"container state improper")
+    # logged first: the monitor's "died" must not come before it
+    db.event("container", "kill", rec.id, rec.name, {"image": rec.image, "signal": num})
     _signal(rec, num)
     return rec
 

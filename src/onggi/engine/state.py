@@ -24,7 +24,7 @@ from ..errors import AlreadyExists, NotFound
 
 __all__ = ["Record", "StateDB", "CREATED", "RUNNING", "PAUSED", "STOPPED", "EXITED", "REMOVING"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CREATED, RUNNING, PAUSED, STOPPED, EXITED, REMOVING = (
     "created", "running", "paused", "stopped", "exited", "removing")
 LIVE = (RUNNING, PAUSED)
@@ -65,6 +65,17 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 _JSON = ("options", "network", "labels", "config")
+# schema steps: version -> what takes a database from the version before to it
+_STEPS = {
+    2: """CREATE TABLE IF NOT EXISTS pods (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    infra_id TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}'
+)""",
+}
 
 
 @dataclass
@@ -175,6 +186,8 @@ class StateDB:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         w.execute(stmt)
+                for step in _STEPS.values():
+                    w.execute(step)
                 w.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 w.execute("INSERT OR IGNORE INTO meta VALUES ('boot_id', ?)", (boot_id(),))
         elif int(row[0]) > SCHEMA_VERSION:
@@ -182,7 +195,17 @@ class StateDB:
 
             raise FailedPrecondition(f"{self.path}: schema version {row[0]} is newer than this onggi "
                                      f"knows ({SCHEMA_VERSION})")
+        elif int(row[0]) < SCHEMA_VERSION:
+            self._upgrade()
         self._reconcile_boot()
+
+    def _upgrade(self) -> None:
+        """Run the schema steps this database has not had yet, in one transaction."""
+        with self.write() as w:
+            have = int(w.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0])
+            for version in sorted(v for v in _STEPS if v > have):
+                w.execute(_STEPS[version])
+            w.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def _reconcile_boot(self) -> None:
         now = boot_id()
@@ -218,7 +241,8 @@ class StateDB:
             with self.write() as w:
                 w.execute(f"INSERT INTO containers ({', '.join(_COLUMNS)}) VALUES "
                           f"({', '.join('?' for _ in _COLUMNS)})", [row[k] for k in _COLUMNS])
-                self._event(w, "container", "create", rec.id, rec.name, {"image": rec.image})
+                self._event(w, "container", "create", rec.id, rec.name,
+                            {"image": rec.image, **({"labels": rec.labels} if rec.labels else {})})
         except sqlite3.IntegrityError:
             other = self.find_exact(rec.name)
             by = other.id if other else "another container"
@@ -240,15 +264,23 @@ class StateDB:
             if cur.rowcount == 0:
                 raise NotFound(f"no container with id {cid}")
             if event:
-                name = w.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()[0]
-                self._event(w, "container", event, cid, name, {})
+                name, image, labels = w.execute("SELECT name, image, labels FROM containers WHERE id = ?",
+                                                (cid,)).fetchone()
+                attrs: dict[str, Any] = {"image": image}
+                if labels != "{}":
+                    attrs["labels"] = json.loads(labels)
+                if event == "died" and "exit_code" in values:
+                    attrs["containerExitCode"] = values["exit_code"]
+                self._event(w, "container", event, cid, name, attrs)
 
     def remove(self, cid: str) -> None:
         with self.write() as w:
-            row = w.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()
+            row = w.execute("SELECT name, image, labels FROM containers WHERE id = ?", (cid,)).fetchone()
             w.execute("DELETE FROM containers WHERE id = ?", (cid,))
             if row is not None:
-                self._event(w, "container", "remove", cid, row[0], {})
+                labels = json.loads(row[2])
+                self._event(w, "container", "remove", cid, row[0],
+                            {"image": row[1], **({"labels": labels} if labels else {})})
 
     def get(self, cid: str) -> Record:
         row = self.conn.execute("SELECT * FROM containers WHERE id = ?", (cid,)).fetchone()
