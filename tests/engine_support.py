@@ -250,8 +250,9 @@ def engine(busybox_archive: str, tmp_path) -> Iterator[Engine]:  # noqa: ANN001
 
 class Podman:
     """podman on private roots (vfs driver, runc: crun refuses hybrid cgroups, runroot
-    under 50 characters), with the same
-    busybox image loaded; ``close`` removes its containers and its roots."""
+    under 50 characters) and its own libpod tmpdir (under the shared /run/libpod, other
+    podmans' events and pod "refreshes" leak into this one), with the same busybox image
+    loaded; ``close`` removes its containers and its roots."""
 
     def __init__(self, base: str, archive: str) -> None:
         if not os.path.exists(PODMAN):
@@ -270,7 +271,8 @@ class Podman:
             pytest.skip(f"podman cannot load the busybox archive here: {r.stderr.strip()}")
 
     def __call__(self, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
-        cmd = [PODMAN, "--root", self.root, "--runroot", self.runroot, "--storage-driver", "vfs",
+        cmd = [PODMAN, "--root", self.root, "--runroot", self.runroot, "--tmpdir", self.runroot + "/libpod",
+               "--storage-driver", "vfs",
                "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc", *args]
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             p = subprocess.run(cmd, env=self.env, timeout=timeout, stdout=out, stderr=err, input=input,

@@ -47,7 +47,18 @@ LAUNCH
 chmod 755 "$PREFIX/venv/bin/onggi-runtime"
 mkdir -p "$BINDIR"
 ln -sf "$PREFIX/venv/bin/onggi-runtime" "$BINDIR/onggi-runtime"
-ln -sf "$PREFIX/venv/bin/onggi" "$BINDIR/onggi"
+# onggi's own launcher, the same way (pip's console script runs site and imports re:
+# ~10 ms of every command); the venv's site-packages added by hand for click and the rest
+SITE=$("$PREFIX/venv/bin/python3" -c 'import sysconfig as s; print(s.get_paths()["purelib"])')
+cat > "$PREFIX/venv/bin/onggi-cli" <<LAUNCH
+#!$PREFIX/venv/bin/python3 -IS
+import sys
+sys.path[:0] = ["$SRC", "$SITE"]
+from onggi.cli.main import main
+sys.exit(main())
+LAUNCH
+chmod 755 "$PREFIX/venv/bin/onggi-cli"
+ln -sf "$PREFIX/venv/bin/onggi-cli" "$BINDIR/onggi"
 echo "install.sh: onggi-runtime and onggi installed in $BINDIR (code in $SRC)"
 
 if [ "$DEMO" = 1 ]; then

@@ -108,6 +108,10 @@ def create(paths: Paths, opts: RunOptions, db: StateDB | None = None) -> Record:
             from .runtimes import External
 
             External(opts.runtime, paths.runtime_root)  # NotFound now, not at start
+        if opts.pod or opts.network.startswith("container:"):
+            from .pod_join import check_create
+
+            check_create(paths, db, opts)  # the pod exists (opts.pod becomes its id), flags fit
         cid = secrets.token_hex(32)
         name = opts.name
         if name is None:

@@ -48,7 +48,7 @@ def start(paths: Paths, rec: Record) -> tuple[socket.socket, int, list[tuple[byt
     frame reader (holding any partial frame)."""
     from .monitor import spawn
 
-    if rec.options.get("pod"):
+    if rec.options.get("pod") or str(rec.options.get("network", "")).startswith("container:"):
         from .pods import ensure_infra
 
         ensure_infra(paths, rec)

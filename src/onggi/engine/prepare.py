@@ -59,14 +59,24 @@ def prepare(paths: Paths, rec: Record) -> tuple[str, bool, dict[str, Any]]:
     try:
         image = image_config(paths, rec.image_id)
         exposed = list((image.get("config") or {}).get("ExposedPorts") or {}) if opts.publish_all else []
-        setup = net.prepare(paths, rec.id, rec.name, opts, exposed_ports=exposed)
-        netns, setup_json = setup.netns, setup.to_json()
+        from .pod_join import joined
+
+        join = joined(paths, rec, opts)  # a pod's member or --network container:NAME
+        if join is not None and join.hostname:
+            opts.hostname = join.hostname  # the shared UTS namespace's (not stored)
         hostname = opts.hostname or rec.id[:12]
-        hosts, resolv, hostfile = net.write_etc_files(bundle, hostname, setup, opts)
+        if join is None or join.hosts is None:  # a network of its own
+            setup = net.prepare(paths, rec.id, rec.name, opts, exposed_ports=exposed)
+            netns, setup_json = setup.netns, setup.to_json()
+            hosts, resolv, hostfile = net.write_etc_files(bundle, hostname, setup, opts)
+        else:
+            netns, setup_json = None, join.setup
+            hosts, resolv, hostfile = join.hosts, join.resolv, _hostname_file(bundle, hostname)
         config_path = os.path.join(bundle, "config.json")
-        if not os.path.exists(config_path) or rec.config.get("netns") != netns:
+        if not os.path.exists(config_path) or rec.config.get("netns") != netns or join is not None:
             _write_spec(paths, rec, opts, image, SpecContext(
                 container_id=rec.id, name=rec.name, rootfs=rootfs, bundle=bundle, netns=netns,
+                share_namespaces=join.namespaces if join else {},
                 hosts_file=hosts, resolv_conf=resolv, hostname_file=hostfile,
                 init_path=shutil.which("catatonit") if opts.init else None), config_path)
         _check_program(rootfs, rec)
@@ -78,6 +88,14 @@ def prepare(paths: Paths, rec: Record) -> tuple[str, bool, dict[str, Any]]:
             release_network(paths, rec.id, setup.to_json())
         unmount_rootfs(paths, rec.id)
         raise
+
+
+def _hostname_file(bundle: str, hostname: str) -> str:
+    from ..files import atomic_write
+
+    path = os.path.join(bundle, "hostname")
+    atomic_write(path, hostname.encode(), durable=False)
+    return path
 
 
 def _write_spec(paths: Paths, rec: Record, opts: RunOptions, image: dict[str, Any], ctx: SpecContext,
@@ -92,7 +110,7 @@ def _write_spec(paths: Paths, rec: Record, opts: RunOptions, image: dict[str, An
     os.replace(tmp, config_path)
     cfg = dict(rec.config, args=spec["process"]["args"], netns=ctx.netns,
                env=spec["process"]["env"], user=spec["process"]["user"], cwd=spec["process"]["cwd"],
-               hostname=spec["hostname"], mounts=spec["mounts"])
+               hostname=spec["hostname"] or opts.hostname or "", mounts=spec["mounts"])
     if ctx.anonymous_volumes:
         cfg["anonymous_volumes"] = sorted(set(cfg.get("anonymous_volumes", []) + ctx.anonymous_volumes))
     rec.config = cfg

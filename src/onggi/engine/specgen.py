@@ -193,7 +193,7 @@ def build_spec(opts: RunOptions, image_config: dict, ctx: SpecContext, paths: Pa
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": ctx.rootfs, "readonly": False},
-        "hostname": hostname,
+        "hostname": hostname if "uts" not in ctx.share_namespaces else "",  # a joined UTS keeps its own
         "mounts": mounts,
         "annotations": annotations,
         "linux": {
