@@ -5,6 +5,8 @@ changes; ``onggi export`` of the container reads back in ``podman import``."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from engine_support import Podman, busybox_archive, engine  # noqa: F401  (fixtures)
 
@@ -44,10 +46,16 @@ def test_diff_agrees_with_podman(engine, podman) -> None:  # noqa: ANN001
     r = podman("run", "--network", "none", "--name", "c", podman.image, "sh", "-c", SCRIPT)
     assert r.returncode == 0, r.stderr
     ours = set(engine.run_onggi("diff", "c", check=True).stdout.splitlines())
-    theirs = set(podman("diff", "c").stdout.splitlines())
-    assert ours == theirs, (sorted(ours), sorted(theirs))
     assert {"A /hello", "D /bin/true", "C /bin", "A /newdir", "A /newdir/f", "C /etc/passwd",
             "A /home/new", "D /home/app"} <= ours, sorted(ours)
+    for _ in range(5):
+        theirs = set(podman("diff", "c").stdout.splitlines())
+        if "A /bin" not in theirs:
+            break
+        # seen once in a full run: podman's vfs diff found no parent layer and listed the
+        # whole image as added; asking again gives its real answer
+        time.sleep(0.5)
+    assert ours == theirs, (sorted(ours), sorted(theirs))
 
 
 def test_export_reads_back_in_podman_import(engine, podman, tmp_path) -> None:  # noqa: ANN001

@@ -470,6 +470,12 @@ def test_namespaces_are_new(runtime, runc, make_bundle):
     assert o == r
 
 
+def test_loopback_is_up_in_a_new_network_namespace(runtime, runc, make_bundle):
+    o, r = inside(runtime, runc, make_bundle, "ip -o link show lo")
+    for out in (o, r):
+        assert "LOOPBACK,UP" in out, out  # runc brings lo up in every new network namespace
+
+
 # ---------------------------------------------------------------------------- list and ps
 
 

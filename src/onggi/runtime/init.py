@@ -124,6 +124,10 @@ def init(ctx: InitContext) -> None:
         if spec.hooks.start_container:
             from . import hooks  # noqa: F401
             import subprocess  # noqa: F401
+        if ctx.new_flags & L.CLONE_NEWNET:  # a new network namespace: lo up, as runc does
+            from ..sys.netns import loopback_up
+
+            loopback_up()
         builder = None
         if ctx.new_flags & L.CLONE_NEWNS:
             from .rootfs import RootfsBuilder

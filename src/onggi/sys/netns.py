@@ -14,7 +14,23 @@ import threading
 
 from .libc import CLONE_NEWNET, MNT_DETACH, MS_BIND, mount, umount2, unshare
 
-__all__ = ["create_netns", "is_netns", "remove_netns"]
+__all__ = ["create_netns", "is_netns", "remove_netns", "loopback_up"]
+
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the calling thread's network namespace (a new one has it
+    down; runc brings it up in every new network namespace, and so does the runtime)."""
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req))[1]
+        if not flags & _IFF_UP:
+            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
 def create_netns(path: str, sysctls: dict[str, str] | None = None) -> None:
