@@ -282,9 +282,20 @@ class Podman:
             return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
 
     def close(self) -> None:
+        self("pod", "rm", "-fa", "-t", "0")
         self("rm", "-fa", "-t", "0")
         self("system", "reset", "-f")
         for p in _mount_points([os.path.realpath(self.root), os.path.realpath(self.runroot)]):
             subprocess.run(["umount", "-l", p], capture_output=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def podman(busybox_archive: str, tmp_path) -> Iterator[Podman]:  # noqa: ANN001
+    """A :class:`Podman` for one test, closed (everything it made removed) afterwards."""
+    p = Podman(str(tmp_path / "pm"), busybox_archive)
+    try:
+        yield p
+    finally:
+        p.close()

@@ -8,20 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from engine_support import Podman, busybox_archive, engine  # noqa: F401  (fixtures)
+from engine_support import busybox_archive, engine, podman  # noqa: F401  (fixtures)
 
 NONE = ("--network", "none")
 SCRIPT = ("echo committed > /hello && rm /bin/true && mkdir -p /newdir && echo y > /newdir/f "
           "&& echo z >> /etc/passwd && rm -rf /home && mkdir /home && touch /home/new")
-
-
-@pytest.fixture
-def podman(busybox_archive, tmp_path):  # noqa: ANN001, ANN201
-    p = Podman(str(tmp_path / "pm"), busybox_archive)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def test_commit_push_pull_in_podman(engine, podman, registry) -> None:  # noqa: ANN001

@@ -8,20 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_support import Podman, busybox_archive, engine  # noqa: F401  (fixtures)
+from engine_support import busybox_archive, engine, podman  # noqa: F401  (fixtures)
 
 NONE = ("--network", "none")
 LOOP = ("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
-
-
-@pytest.fixture
-def podman(busybox_archive, tmp_path):  # noqa: ANN001, ANN201
-    p = Podman(str(tmp_path / "pm"), busybox_archive)
-    try:
-        yield p
-    finally:
-        p("pod", "rm", "-fa", "-t", "0")
-        p.close()
 
 
 def _both(engine, podman, *args: str):  # noqa: ANN001, ANN202

@@ -6,18 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_support import Podman, busybox_archive, engine  # noqa: F401  (fixtures)
+from engine_support import busybox_archive, engine, podman  # noqa: F401  (fixtures)
 
 NONE = ("--network", "none")
-
-
-@pytest.fixture
-def podman(busybox_archive, tmp_path):  # noqa: ANN001, ANN201
-    p = Podman(str(tmp_path / "pm"), busybox_archive)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 @pytest.mark.parametrize("args", [
