@@ -1,5 +1,6 @@
-"""``onggi volume rm`` of a volume a container uses: refused, and with ``-f`` the volume
-goes with the containers using it (as podman does)."""
+"""Named volumes and containers: ``create`` makes the volume at once; ``volume rm`` of a
+volume a container uses is refused, and with ``-f`` the volume goes with the containers
+using it (as podman does)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,14 @@ def test_volume_rm_in_use_then_forced(engine) -> None:  # noqa: ANN001
     assert r.returncode == 0, r.stderr
     assert engine.run_onggi("ps", "-aq").stdout == ""
     assert engine.run_onggi("volume", "ls", "-q").stdout == ""
+
+
+def test_create_makes_named_volumes_and_checks_mounts(engine) -> None:  # noqa: ANN001
+    engine.run_onggi("create", "--network", "none", "--name", "c", "-v", "early:/data", engine.image, "true",
+                     check=True)
+    assert engine.run_onggi("volume", "ls", "-q").stdout == "early\n"
+    r = engine.run_onggi("create", "--network", "none", "-v", "relative/path:/data", engine.image, "true")
+    assert r.returncode == 125 and "relative/path" in r.stderr
+    assert engine.run_onggi("ps", "-aq").stdout.split() == [engine.inspect("c")["Id"][:12]]
+    engine.run_onggi("rm", "c", check=True)
+    engine.run_onggi("volume", "rm", "early", check=True)

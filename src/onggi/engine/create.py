@@ -112,6 +112,7 @@ def create(paths: Paths, opts: RunOptions, db: StateDB | None = None) -> Record:
             from .pod_join import check_create
 
             check_create(paths, db, opts)  # the pod exists (opts.pod becomes its id), flags fit
+        _named_volumes(paths, opts)
         cid = secrets.token_hex(32)
         name = opts.name
         if name is None:
@@ -138,3 +139,17 @@ def create(paths: Paths, opts: RunOptions, db: StateDB | None = None) -> Record:
     finally:
         if own:
             db.close()
+
+
+def _named_volumes(paths: Paths, opts: RunOptions) -> None:
+    """Check -v/--mount now and make the named volumes they use, as podman does at create
+    (anonymous ones are made when the container first starts, with its rootfs at hand)."""
+    from . import volumes
+    from .mount_parse import parse_mount, parse_volume
+
+    for req in [parse_volume(v) for v in opts.volumes] + [parse_mount(m) for m in opts.mounts]:
+        if req.kind == "volume" and req.source:
+            if not volumes.valid_name(req.source):
+                raise InvalidArgument(f"{req.flag}: volume name {req.source!r}: names must match "
+                                      f"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+            volumes.create(paths, req.source, req.volume_labels, req.volume_options, ignore_existing=True)
