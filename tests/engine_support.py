@@ -198,6 +198,8 @@ def _cgroups(ids: set[str]) -> list[str]:
         for cid in ids:
             if os.path.isdir(os.path.join(parent, cid)):
                 out.append(os.path.join(parent, cid))
+        if not any(e.is_dir() for e in os.scandir(parent)):
+            out.append(parent)  # the engine removes its parent with its last container
     return out
 
 

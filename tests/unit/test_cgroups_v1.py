@@ -403,3 +403,14 @@ def test_stats_shape(fake):
         {"major": 8, "minor": 0, "op": "Write", "value": 20}]
     assert s["hugetlb"] == {"2MB": {"usage": 0, "max": 0, "failcnt": 0}}
     assert set(s) == {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb"}
+
+
+def test_remove_if_empty_takes_only_an_empty_parent(fake) -> None:  # noqa: ANN001
+    fake.mkcg("/onggi/c1")
+    cgroups.remove_if_empty("/onggi", root=fake.root, mountinfo=fake.mountinfo)
+    assert all(os.path.isdir(os.path.join(fake.root, n, "onggi", "c1")) for n in fake.hier)  # in use: kept
+    for n in fake.hier:
+        _fake_rmdir(os.path.join(fake.root, n, "onggi", "c1"))
+    cgroups.remove_if_empty("/onggi", root=fake.root, mountinfo=fake.mountinfo)
+    assert not any(os.path.exists(os.path.join(fake.root, n, "onggi")) for n in fake.hier)
+    cgroups.remove_if_empty("/onggi", root=fake.root, mountinfo=fake.mountinfo)  # gone already: fine

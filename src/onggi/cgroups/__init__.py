@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .v1 import V1Manager
     from .v2 import V2Manager
 
-__all__ = ["Manager", "V1Manager", "V2Manager", "detect", "open_manager", "from_paths"]
+__all__ = ["Manager", "V1Manager", "V2Manager", "detect", "open_manager", "from_paths", "remove_if_empty"]
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
@@ -82,6 +82,17 @@ def open_manager(cgroups_path: str | None, container_id: str, *, root: str = DEF
     from .v1 import V1Manager
 
     return V1Manager(paths)
+
+
+def remove_if_empty(cgroups_path: str, *, root: str = DEFAULT_ROOT, mountinfo: str = MOUNTINFO) -> None:
+    """Remove the cgroup ``cgroups_path`` from every hierarchy where nothing is left in it
+    (no process, no child): a parent that its containers' cgroups were made under, such
+    as the engine's ``/onggi``. A busy or missing one is left as it is."""
+    for d in set(open_manager(cgroups_path, "", root=root, mountinfo=mountinfo).paths.values()):
+        try:
+            _fs.rmdir(d)
+        except OSError:
+            pass  # EBUSY / ENOTEMPTY: still in use; ENOENT: already gone
 
 
 def from_paths(version: str, paths: dict[str, str], *, root: str = DEFAULT_ROOT) -> Manager:

@@ -126,10 +126,17 @@ def exists(path: str) -> bool:
 
 
 def mkdir_p(path: str) -> None:
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise error(e, f"cannot create cgroup {path}") from None
+    # a parent removed meanwhile (an engine prunes its empty parent cgroup when its last
+    # container goes) is made again
+    for attempt in range(3):
+        try:
+            os.makedirs(path, exist_ok=True)
+            return
+        except FileNotFoundError as e:
+            if attempt == 2:
+                raise error(e, f"cannot create cgroup {path}") from None
+        except OSError as e:
+            raise error(e, f"cannot create cgroup {path}") from None
 
 
 def rmdir(path: str) -> None:

@@ -9,6 +9,7 @@ import shutil
 import time
 
 from ..errors import NotFound, OnggiError
+from .options import SpecContext
 from .paths import Paths
 from .state import EXITED, LIVE, STOPPED, Record, StateDB
 
@@ -53,6 +54,12 @@ def delete_runtime_state(paths: Paths, rec: Record) -> None:
 
     try:
         for_container(paths, RunOptions.from_json(rec.options).runtime).delete(rec.id)
+    except OnggiError:
+        pass
+    from ..cgroups import remove_if_empty
+
+    try:  # the engine's parent cgroup goes with its last container
+        remove_if_empty(f"/{SpecContext.cgroup_parent}")
     except OnggiError:
         pass
 
