@@ -95,7 +95,7 @@ def test_a_symlink_swapped_in_never_reads_the_host(tmp_path) -> None:  # noqa: A
     root = tmp_path / "root"
     (root / "d").mkdir(parents=True)
     (root / "d" / "passwd").write_text("container's own\n")
-    real_entries = tarwrite._entries
+    real_entries = tarwrite.entries
     top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     entries = list(real_entries(top))  # listed while d was a directory
     os.close(top)
@@ -110,12 +110,12 @@ def test_a_symlink_swapped_in_never_reads_the_host(tmp_path) -> None:  # noqa: A
         else:
             yield from real_entries(dfd)
 
-    tarwrite._entries = stale  # type: ignore[assignment]
+    tarwrite.entries = stale  # type: ignore[assignment]
     try:
         buf = io.BytesIO()
         tarwrite.write_tree(str(root), buf)
     finally:
-        tarwrite._entries = real_entries  # type: ignore[assignment]
+        tarwrite.entries = real_entries  # type: ignore[assignment]
     names = set(_members(buf.getvalue()))
     assert names == {"."}, names  # not ./d/passwd from the host
 

@@ -283,7 +283,7 @@ class _Owned:
 
 
 def _write_tar(src: _Source, out: BinaryIO, owner: tuple[int, int] | None, root: _Root) -> None:
-    from ..image.tarwrite import _add_dir, _FdReader, _info, _xattrs
+    from ..image.tarwrite import add_dir, FdReader, tar_info, xattrs
 
     links: dict[tuple[int, int], str] = {}
     flags = 0 if src.follow else os.O_NOFOLLOW
@@ -294,27 +294,27 @@ def _write_tar(src: _Source, out: BinaryIO, owner: tuple[int, int] | None, root:
             fd = root.open(src.path, os.O_RDONLY | os.O_DIRECTORY | flags)
             try:
                 if src.contents or not src.top:
-                    _add_dir(tf, fd, ".", links)  # type: ignore[arg-type]
+                    add_dir(tf, fd, ".", links)  # type: ignore[arg-type]
                     return
-                info = _info(src.top, os.fstat(fd))
-                info.type, info.pax_headers = tarfile.DIRTYPE, _xattrs(fd)
+                info = tar_info(src.top, os.fstat(fd))
+                info.type, info.pax_headers = tarfile.DIRTYPE, xattrs(fd)
                 tf.addfile(info)
-                _add_dir(tf, fd, src.top, links)  # type: ignore[arg-type]
+                add_dir(tf, fd, src.top, links)  # type: ignore[arg-type]
             finally:
                 os.close(fd)
         elif stat.S_ISREG(mode):
             fd = root.open(src.path, os.O_RDONLY | flags)
             try:
                 st = os.fstat(fd)
-                info = _info(src.top, st)
-                info.size, info.pax_headers = st.st_size, _xattrs(fd)
-                tf.addfile(info, _FdReader(fd, st.st_size))
+                info = tar_info(src.top, st)
+                info.size, info.pax_headers = st.st_size, xattrs(fd)
+                tf.addfile(info, FdReader(fd, st.st_size))
             finally:
                 os.close(fd)
         else:
             fd = root.open(src.path, os.O_PATH | os.O_NOFOLLOW)
             try:
-                info = _info(src.top, os.fstat(fd))
+                info = tar_info(src.top, os.fstat(fd))
                 if stat.S_ISLNK(mode):
                     info.type, info.linkname = tarfile.SYMTYPE, os.readlink("", dir_fd=fd)
                 elif stat.S_ISFIFO(mode):

@@ -22,10 +22,10 @@ import os
 import stat
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO, Sequence
 
 from ..errors import Unsupported
-from .tarwrite import _add_file, _info, _xattrs  # the walk helpers export shares
+from .tarwrite import add_file, entries, tar_info, xattrs  # the walk helpers export shares
 from .whiteout import OPAQUE, WHITEOUT_PREFIX
 
 __all__ = ["Change", "changes", "write_layer", "is_whiteout", "is_opaque"]
@@ -68,16 +68,6 @@ def _check_features(target: int | str, where: str) -> None:
     if bad:
         raise Unsupported(f"{where}: overlay {bad[0]} is not supported (mount without "
                           f"redirect_dir/metacopy)")
-
-
-def _entries(dfd: int) -> Iterator[tuple[str, os.stat_result]]:
-    with os.scandir(dfd) as it:
-        names = sorted(e.name for e in it)
-    for name in names:
-        try:
-            yield name, os.stat(name, dir_fd=dfd, follow_symlinks=False)
-        except FileNotFoundError:
-            continue
 
 
 # ---- changes ----------------------------------------------------------------------------
@@ -139,7 +129,7 @@ def changes(upper: str, lowers: Sequence[str]) -> list[Change]:
 
 def _changes_dir(dfd: int, parts: list[str], lowers: Sequence[str], out: list[Change]) -> None:
     present = set()
-    for name, st in _entries(dfd):
+    for name, st in entries(dfd):
         sub = parts + [name]
         path = "/" + "/".join(sub)
         lower = _lower_lstat(lowers, sub)
@@ -195,7 +185,7 @@ def write_layer(upper: str, out: BinaryIO) -> None:
 
 
 def _layer_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int, int], str]) -> None:
-    for name, st in _entries(dfd):
+    for name, st in entries(dfd):
         arc = prefix + name
         mode = st.st_mode
         if is_whiteout(st):
@@ -207,9 +197,9 @@ def _layer_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int
                 continue  # replaced meanwhile: never followed
             try:
                 _check_features(child, "/" + arc)
-                info = _info(arc, os.fstat(child))
+                info = tar_info(arc, os.fstat(child))
                 info.type = tarfile.DIRTYPE
-                info.pax_headers = _clean_xattrs(_xattrs(child))
+                info.pax_headers = _clean_xattrs(xattrs(child))
                 tf.addfile(info)
                 if is_opaque(child):
                     tf.addfile(_marker(f"{arc}/{OPAQUE}", st))
@@ -218,23 +208,23 @@ def _layer_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int
                 os.close(child)
         elif stat.S_ISREG(mode):
             _check_features(f"/proc/self/fd/{dfd}/{name}", "/" + arc)
-            _add_file(_CleanTar(tf), dfd, name, arc, st, links)
+            add_file(_CleanTar(tf), dfd, name, arc, st, links)
         elif stat.S_ISLNK(mode):
-            info = _info(arc, st)
+            info = tar_info(arc, st)
             info.type = tarfile.SYMTYPE
             try:
                 info.linkname = os.readlink(name, dir_fd=dfd)
             except OSError:
                 continue
-            info.pax_headers = _clean_xattrs(_xattrs(f"/proc/self/fd/{dfd}/{name}"))
+            info.pax_headers = _clean_xattrs(xattrs(f"/proc/self/fd/{dfd}/{name}"))
             tf.addfile(info)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            info = _info(arc, st)
+            info = tar_info(arc, st)
             info.type = (tarfile.CHRTYPE if stat.S_ISCHR(mode) else
                          tarfile.BLKTYPE if stat.S_ISBLK(mode) else tarfile.FIFOTYPE)
             if not stat.S_ISFIFO(mode):
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            info.pax_headers = _clean_xattrs(_xattrs(f"/proc/self/fd/{dfd}/{name}"))
+            info.pax_headers = _clean_xattrs(xattrs(f"/proc/self/fd/{dfd}/{name}"))
             tf.addfile(info)
 
 

@@ -16,14 +16,14 @@ import stat
 import tarfile
 from typing import BinaryIO, Iterator
 
-__all__ = ["write_tree"]
+__all__ = ["write_tree", "add_dir", "add_file", "entries", "tar_info", "xattrs", "FdReader"]
 
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-class _FdReader:
+class FdReader:
     """Reads a file descriptor for ``tarfile.addfile``, which reads exactly ``size``
     bytes: a file that shrank meanwhile is padded with zeros, one that grew is cut."""
 
@@ -39,7 +39,7 @@ class _FdReader:
         return data
 
 
-def _xattrs(target: int | str) -> dict[str, str]:
+def xattrs(target: int | str) -> dict[str, str]:
     """``target``: an open descriptor, or a path whose last component is not followed."""
     follow = isinstance(target, int)  # (a descriptor cannot be "followed"; Python refuses the flag)
     try:
@@ -57,7 +57,7 @@ def _xattrs(target: int | str) -> dict[str, str]:
     return out
 
 
-def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+def tar_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -66,7 +66,7 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _entries(dfd: int) -> Iterator[tuple[str, os.stat_result]]:
+def entries(dfd: int) -> Iterator[tuple[str, os.stat_result]]:
     with os.scandir(dfd) as it:
         names = sorted(e.name for e in it)
     for name in names:
@@ -84,17 +84,17 @@ def write_tree(root: str, out: BinaryIO) -> None:
         top = os.open(root, _DIR_FLAGS)
         try:
             st = os.fstat(top)
-            info = _info(".", st)
+            info = tar_info(".", st)
             info.type = tarfile.DIRTYPE
-            info.pax_headers = _xattrs(top)
+            info.pax_headers = xattrs(top)
             tf.addfile(info)
-            _add_dir(tf, top, ".", links)
+            add_dir(tf, top, ".", links)
         finally:
             os.close(top)
 
 
-def _add_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int, int], str]) -> None:
-    for name, st in _entries(dfd):
+def add_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int, int], str]) -> None:
+    for name, st in entries(dfd):
         arc = f"{prefix}/{name}"
         mode = st.st_mode
         if stat.S_ISDIR(mode):
@@ -103,40 +103,40 @@ def _add_dir(tf: tarfile.TarFile, dfd: int, prefix: str, links: dict[tuple[int, 
             except (FileNotFoundError, NotADirectoryError, OSError):
                 continue  # replaced meanwhile: never followed
             try:
-                info = _info(arc, os.fstat(child))
+                info = tar_info(arc, os.fstat(child))
                 info.type = tarfile.DIRTYPE
-                info.pax_headers = _xattrs(child)
+                info.pax_headers = xattrs(child)
                 tf.addfile(info)
-                _add_dir(tf, child, arc, links)
+                add_dir(tf, child, arc, links)
             finally:
                 os.close(child)
         elif stat.S_ISREG(mode):
-            _add_file(tf, dfd, name, arc, st, links)
+            add_file(tf, dfd, name, arc, st, links)
         elif stat.S_ISLNK(mode):
-            info = _info(arc, st)
+            info = tar_info(arc, st)
             info.type = tarfile.SYMTYPE
             try:
                 info.linkname = os.readlink(name, dir_fd=dfd)
             except OSError:
                 continue
-            info.pax_headers = _xattrs(f"/proc/self/fd/{dfd}/{name}")
+            info.pax_headers = xattrs(f"/proc/self/fd/{dfd}/{name}")
             tf.addfile(info)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            info = _info(arc, st)
+            info = tar_info(arc, st)
             info.type = (tarfile.CHRTYPE if stat.S_ISCHR(mode) else
                          tarfile.BLKTYPE if stat.S_ISBLK(mode) else tarfile.FIFOTYPE)
             if not stat.S_ISFIFO(mode):
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            info.pax_headers = _xattrs(f"/proc/self/fd/{dfd}/{name}")
+            info.pax_headers = xattrs(f"/proc/self/fd/{dfd}/{name}")
             tf.addfile(info)
         # sockets: skipped
 
 
-def _add_file(tf: tarfile.TarFile, dfd: int, name: str, arc: str, st: os.stat_result,
+def add_file(tf: tarfile.TarFile, dfd: int, name: str, arc: str, st: os.stat_result,
               links: dict[tuple[int, int], str]) -> None:
     key = (st.st_dev, st.st_ino)
     if st.st_nlink > 1 and key in links:
-        info = _info(arc, st)
+        info = tar_info(arc, st)
         info.type = tarfile.LNKTYPE
         info.linkname = links[key]
         tf.addfile(info)
@@ -150,10 +150,10 @@ def _add_file(tf: tarfile.TarFile, dfd: int, name: str, arc: str, st: os.stat_re
         if not stat.S_ISREG(st.st_mode):
             return
         os.set_blocking(fd, True)
-        info = _info(arc, st)
+        info = tar_info(arc, st)
         info.size = st.st_size
-        info.pax_headers = _xattrs(fd)
-        tf.addfile(info, _FdReader(fd, st.st_size))
+        info.pax_headers = xattrs(fd)
+        tf.addfile(info, FdReader(fd, st.st_size))
         if st.st_nlink > 1:
             links[key] = arc
     finally:
