@@ -81,15 +81,9 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _filters(values: tuple[str, ...]) -> dict[str, list[str]]:
-    from ..errors import InvalidArgument
+    from ..engine.query import group_filters
 
-    out: dict[str, list[str]] = {}
-    for v in values:
-        k, eq, val = v.partition("=")
-        if not eq:
-            raise InvalidArgument(f"invalid filter {v!r}: want KEY=VALUE")
-        out.setdefault(k, []).append(val)
-    return out
+    return group_filters(values)
 
 
 @click.group("network", cls=Group)

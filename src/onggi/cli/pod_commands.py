@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import click
 
+from .container_commands import _each  # one way to report failures per name
 from .main import Group
 
 
@@ -18,26 +19,6 @@ def _paths():  # noqa: ANN202
     from ..engine.paths import Paths
 
     return Paths.from_env()
-
-
-def _each(refs: tuple[str, ...], fn: Callable[[str], Any], ignore: bool = False) -> None:
-    """``fn`` on each pod; every failure reported, exit 125 if any (podman)."""
-    from ..errors import NotFound, OnggiError
-
-    failed = False
-    for ref in refs:
-        try:
-            click.echo(fn(ref))
-        except NotFound as e:
-            if ignore:
-                continue
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-        except OnggiError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(125)
 
 
 def _all_or(refs: tuple[str, ...], all_: bool) -> tuple[str, ...]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..errors import InvalidArgument
 from .logs import format_time
 from .paths import Paths
 from .pods import Pod, members, pod_status
-from .query import human_duration
+from .query import group_filters, human_duration
 from .state import Record, StateDB
 
 __all__ = ["ps_row", "inspect_doc", "matches"]
@@ -78,15 +79,7 @@ def matches(row: dict[str, Any], filters: list[str]) -> bool:
     """``pod ps --filter``: name, id, status, label (the same key twice is an or)."""
     import re
 
-    from ..errors import InvalidArgument
-
-    by: dict[str, list[str]] = {}
-    for f in filters:
-        k, sep, v = f.partition("=")
-        if not sep:
-            raise InvalidArgument(f"--filter {f!r}: expected KEY=VALUE")
-        by.setdefault(k, []).append(v)
-    for k, values in by.items():
+    for k, values in group_filters(filters).items():
         if k == "name":
             ok = any(re.search(v, row["Name"]) for v in values)
         elif k == "id":

@@ -81,15 +81,21 @@ def ps_row(rec: Record) -> dict[str, Any]:
     }
 
 
-def matches(rec: Record, filters: list[str]) -> bool:
-    """podman's --filter: the same key twice is an or, different keys an and."""
+def group_filters(filters: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """``--filter KEY=VALUE`` flags by key (podman: the same key twice is an or,
+    different keys an and)."""
     by: dict[str, list[str]] = {}
     for f in filters:
         k, sep, v = f.partition("=")
         if not sep:
             raise InvalidArgument(f"--filter {f!r}: expected KEY=VALUE")
         by.setdefault(k, []).append(v)
-    for k, values in by.items():
+    return by
+
+
+def matches(rec: Record, filters: list[str]) -> bool:
+    """podman's --filter: the same key twice is an or, different keys an and."""
+    for k, values in group_filters(filters).items():
         if k == "name":
             import re
 
