@@ -44,16 +44,9 @@ def clean_dest(path: str, flag: str) -> str:
     """An absolute container path, lexically cleaned (``//a/./b/`` -> ``/a/b``)."""
     if not path.startswith("/"):
         raise InvalidArgument(f"{flag}: invalid container path {path!r}, must be an absolute path")
-    parts: list[str] = []
-    for p in path.split("/"):
-        if p in ("", "."):
-            continue
-        if p == "..":
-            if parts:
-                parts.pop()
-        else:
-            parts.append(p)
-    return "/" + "/".join(parts)
+    from ..sys.securejoin import clean_parts
+
+    return "/" + "/".join(clean_parts(path))
 
 
 def _check_options(opts: list[str], kind: str, flag: str) -> tuple[list[str], bool, bool, bool]:

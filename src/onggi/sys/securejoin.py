@@ -18,7 +18,7 @@ import os
 
 from . import libc
 
-__all__ = ["open_in_root", "mkdir_all", "ensure_file", "proc_fd_path"]
+__all__ = ["open_in_root", "mkdir_all", "ensure_file", "proc_fd_path", "clean_parts"]
 
 _RESOLVE = libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS
 _have_openat2: bool | None = None
@@ -29,7 +29,8 @@ def proc_fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def _clean(path: str) -> list[str]:
+def clean_parts(path: str) -> list[str]:
+    """The components of ``path`` cleaned lexically (no ``.``, ``..`` stops at the root)."""
     parts: list[str] = []
     for p in path.split("/"):
         if p in ("", "."):
@@ -123,7 +124,7 @@ def _walk(root_fd: int, path: str, flags: int, mode: int) -> int:
 def mkdir_all(root_fd: int, path: str, mode: int = 0o755, _depth: int = 0) -> int:
     """Make every missing directory of ``path`` inside the root; return an O_PATH fd of
     the final directory. An existing non-directory on the way is ``ENOTDIR``."""
-    parts = _clean(path)
+    parts = clean_parts(path)
     cur = os.dup(root_fd)
     try:
         for i, name in enumerate(parts):
@@ -158,7 +159,7 @@ def ensure_file(root_fd: int, path: str, mode: int = 0o644, _depth: int = 0) -> 
         return open_in_root(root_fd, path, os.O_PATH)
     except FileNotFoundError:
         pass
-    parts = _clean(path)
+    parts = clean_parts(path)
     if not parts:
         raise OSError(errno.EISDIR, "is the root", path)
     parent = mkdir_all(root_fd, "/".join(parts[:-1]), 0o755)
