@@ -123,5 +123,10 @@ def test_import_check_prune(tmp_path):  # noqa: ANN001
     r = onggi("system", "prune", "-f", env=env)
     assert r.returncode == 0 and "Removed " in r.stdout, r.stdout + r.stderr
     assert onggi("system", "check", env=env).returncode == 0
+    (tmp_path / "garbage.tar").write_bytes(b"x")
+    before = onggi("images", "-q", env=env).stdout
+    r = onggi("import", str(tmp_path / "garbage.tar"), "localhost/garbage:1", env=env)
+    assert r.returncode == 125 and "garbage.tar: not a root filesystem tarball" in r.stderr, r.stderr
+    assert onggi("images", "-q", env=env).stdout == before  # no image left from it
     bad = onggi("import", "-c", "FROM x", str(tmp_path / "root.tgz"), env=env)
     assert bad.returncode == 125 and "unsupported instruction 'FROM'" in bad.stderr

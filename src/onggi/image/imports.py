@@ -96,10 +96,14 @@ def import_tarball(store: ImageStore, tarball: str, reference: str | None, chang
                                       [I.Descriptor.new(MT.OCI_LAYER_GZIP, digest, size)])
             raw = I.serialize(manifest)
             mdigest = store.blobs.put(raw, lease=lease)
+            # unpacked before the image is named: a tarball that is not one leaves no image
+            try:
+                store.snapshots.unpack(None, f"sha256:{diff.hexdigest()}",
+                                       lambda: store.blobs.open(digest, size), compression="gzip", lease=lease)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"import {tarball}: not a root filesystem tarball: {e}") from None
             names = [str(_name(reference))] if reference else []
-            image = store.commit_image(mdigest, names)
-    store.unpack(image.id)
-    return image
+            return store.commit_image(mdigest, names)
 
 
 def _name(reference: str) -> object:
