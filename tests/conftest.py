@@ -152,3 +152,34 @@ def runtime(tmp_path):  # noqa: ANN001, ANN201
 
 def runc_config(config: dict) -> dict:
     return copy.deepcopy(config)
+
+
+# podman with the cgroupfs manager makes /libpod_parent (its containers' and pods' parent)
+# in every hierarchy and never removes it; so that the suite leaves none, the ones that
+# were not there before the session are removed at its end once empty
+_PEER_CGROUP_PARENTS = ("libpod_parent",)
+
+
+def _cgroup_parents() -> set[str]:
+    base = "/sys/fs/cgroup"
+    try:
+        tops = [base] + [os.path.join(base, d) for d in os.listdir(base)]
+    except OSError:
+        return set()
+    return {os.path.join(t, p) for t in tops for p in _PEER_CGROUP_PARENTS if os.path.isdir(os.path.join(t, p))}
+
+
+def _rmdir_empty_tree(top: str) -> None:
+    for d, subdirs, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(d)  # a cgroup with processes or children stays (EBUSY)
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _peer_cgroup_parents():  # noqa: ANN202
+    before = _cgroup_parents()
+    yield
+    for d in _cgroup_parents() - before:
+        _rmdir_empty_tree(d)
